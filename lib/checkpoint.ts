@@ -16,7 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { nanoid } from "nanoid";
-import { loadTensors, readJson, saveTensors } from "./weights-io";
+import { loadTensors, NamedTensor, readJson, saveTensors } from "./weights-io";
 
 export const CHECKPOINT_FORMAT = "captioner-checkpoint";
 export const CHECKPOINT_VERSION = 1;
@@ -146,7 +146,7 @@ interface AdamInternals {
 }
 const BIAS_CORRECTION = ["accBeta1", "accBeta2"] as const;
 
-async function optimizerWeights(optimizer: tf.Optimizer): Promise<tf.NamedTensor[]> {
+async function optimizerWeights(optimizer: tf.Optimizer): Promise<NamedTensor[]> {
   const internals = optimizer as unknown as AdamInternals;
   const extra = BIAS_CORRECTION.filter((k) => internals[k]).map((k) => ({ name: `.${k}`, tensor: internals[k]! }));
   return [...(await optimizer.getWeights()), ...extra];

@@ -9,6 +9,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 
+/** A tensor with the name it is saved under (tfjs has this type internally but does not export it). */
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
+
 /** A tfjs IOHandler that keeps weights (no model topology) in `<dir>/<name>.json` + `<dir>/<name>.bin`. */
 export function weightsFileHandler(dir: string, name: string): tf.io.IOHandler {
   const manifestPath = path.join(dir, `${name}.json`);
@@ -35,7 +41,7 @@ export function weightsFileHandler(dir: string, name: string): tf.io.IOHandler {
 }
 
 /** Writes named tensors through `weightsFileHandler`. */
-export async function saveTensors(dir: string, name: string, tensors: tf.NamedTensor[]): Promise<void> {
+export async function saveTensors(dir: string, name: string, tensors: NamedTensor[]): Promise<void> {
   const { data, specs } = await tf.io.encodeWeights(tensors);
   await weightsFileHandler(dir, name).save!({ weightSpecs: specs, weightData: data });
 }
