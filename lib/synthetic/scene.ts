@@ -22,6 +22,13 @@ export const SHAPE_PLURALS: Record<Shape, string> = {
   star: "stars",
 };
 
+/**
+ * Half the width of an object, as a fraction of the image side: a large object spans
+ * 30% of the image (19 pixels when the model reads it at 64x64), a small one 18%.
+ * Every shape fits inside the square of this half-width around its centre.
+ */
+export const OBJECT_RADIUS: Record<Size, number> = { small: 0.09, large: 0.15 };
+
 export interface SceneObject {
   shape: Shape;
   color: Color;
