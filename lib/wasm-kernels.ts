@@ -1,0 +1,348 @@
+/**
+ * Kernels that training this model needs on the wasm backend, which tfjs-backend-wasm 4.22
+ * either lacks or runs pathologically slowly.
+ *
+ * Added (missing on wasm, found by running tf.grads over the model's ops):
+ * - UnsortedSegmentSum: the gradient of tf.gather, i.e. of the word embedding.
+ * - Conv2DBackpropFilter: the filter gradient of every conv2d.
+ * - DepthwiseConv2dNativeBackpropFilter / ...BackpropInput: depthwise convolutions
+ *   (MobileNet fine-tuning).
+ *
+ * Wrapped (present but slow):
+ * - BatchMatMul and _FusedMatMul: with transposeA/transposeB set, wasm falls back to a
+ *   naive loop 10-20x slower than its XNNPACK path; autodiff's matMul gradient sets exactly
+ *   those flags. The wrapper transposes the operand explicitly and runs the fast path.
+ *
+ * Every kernel here works on the wasm heap directly (inputs are wasm tensors; outputs are
+ * allocated with backend.makeOutput) and frees its intermediates with backend.disposeData.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+
+const WASM = "wasm";
+
+/**
+ * A wrapper made here keeps the kernel it wraps under this key, so that registering twice
+ * never wraps a wrapper and the wrapping can be undone. Symbol.for: shared by every copy of
+ * this module (lib/ via tsx and lib/dist can both be loaded in one process).
+ */
+const ORIGINAL = Symbol.for("captioner.wasm-kernels.original");
+
+/** A kernel's named inputs (tfjs types them as possibly undefined; ours are all given). */
+type Inputs = Record<string, tf.TensorInfo>;
+
+/** The arguments tfjs passes to a kernel function, with the wasm backend's type. */
+interface WasmKernelArgs {
+  inputs: Inputs;
+  backend: BackendWasm;
+  attrs: tf.NamedAttrMap;
+}
+type WasmKernelFunc = (args: WasmKernelArgs) => tf.TensorInfo;
+
+/** The kernel function that is registered now for `name` on wasm. */
+function registeredWasmKernel(name: string): WasmKernelFunc {
+  const config = tf.getKernel(name, WASM);
+  if (config == null) {
+    throw new Error(
+      `lib/wasm-kernels.ts: kernel '${name}' is not registered for wasm; ` +
+        `load @tensorflow/tfjs-backend-wasm before registerWasmKernels()`,
+    );
+  }
+  return config.kernelFunc as unknown as WasmKernelFunc;
+}
+
+/** Runs the wasm kernel `name` from inside another kernel (no tape, no engine scope). */
+function run(
+  name: string,
+  backend: BackendWasm,
+  inputs: Inputs,
+  attrs: tf.NamedAttrMap = {},
+): tf.TensorInfo {
+  return registeredWasmKernel(name)({ inputs, backend, attrs });
+}
+
+function dispose(backend: BackendWasm, ...infos: tf.TensorInfo[]): void {
+  for (const info of infos) backend.disposeData(info.dataId);
+}
+
+function assertFloat32(kernel: string, ...infos: tf.TensorInfo[]): void {
+  for (const info of infos) {
+    if (info.dtype !== "float32") {
+      throw new Error(`lib/wasm-kernels.ts: ${kernel} supports float32 only, got ${info.dtype}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// UnsortedSegmentSum: out[segmentIds[i], ...] += x[i, ...]
+
+/**
+ * Scatter-add of the rows of x into numSegments rows, O(N*D). Ids outside
+ * [0, numSegments) are dropped, as on the cpu backend.
+ */
+function unsortedSegmentSum({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
+  const { x, segmentIds } = inputs;
+  const numSegments = attrs.numSegments as number;
+  if (x.dtype !== "float32" && x.dtype !== "int32") {
+    throw new Error(`lib/wasm-kernels.ts: UnsortedSegmentSum of ${x.dtype} is not supported`);
+  }
+  const rowShape = x.shape.slice(segmentIds.shape.length);
+  const rowSize = tf.util.sizeFromShape(rowShape);
+  const numRows = tf.util.sizeFromShape(segmentIds.shape);
+  // Allocate first: makeOutput may grow the wasm heap, which detaches older heap views.
+  const out = backend.makeOutput([numSegments, ...rowShape], x.dtype);
+  const outVals = backend.typedArrayFromHeap(out); // [numSegments, rowSize]
+  const xVals = backend.typedArrayFromHeap(x); // [numRows, rowSize]
+  const ids = backend.typedArrayFromHeap(segmentIds); // [numRows]
+  outVals.fill(0); // the heap is not zeroed
+  for (let row = 0; row < numRows; row++) {
+    const segment = ids[row];
+    if (segment < 0 || segment >= numSegments) continue;
+    const from = row * rowSize;
+    const to = segment * rowSize;
+    for (let k = 0; k < rowSize; k++) outVals[to + k] += xVals[from + k];
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Conv2DBackpropFilter as one forward convolution
+
+/**
+ * dW[a, b, c, o] = sum over n, i, j of xPad[n, i*s + a, j*s + b, c] * dy[n, i, j, o].
+ *
+ * Read the input channel c as a batch item, the batch n as an input channel, and dy as a
+ * filter of size [outH, outW] dilated by the stride s: that is a forward convolution
+ * conv2d(x^T [inC, H, W, batch], dy^T [outH, outW, batch, outC], dilation = s), which wasm
+ * runs through XNNPACK. Its output, [inC, >= fh, >= fw, outC], is cropped to the filter
+ * size (padding can leave extra rows/columns that no output position used) and transposed
+ * back to [fh, fw, inC, outC].
+ */
+function conv2DBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
+  const { x, dy } = inputs; // x: [batch, H, W, inC], dy: [batch, outH, outW, outC]
+  assertFloat32("Conv2DBackpropFilter", x, dy);
+  const filterShape = attrs.filterShape as [number, number, number, number];
+  if (attrs.dataFormat != null && attrs.dataFormat !== "NHWC") {
+    throw new Error(`lib/wasm-kernels.ts: Conv2DBackpropFilter supports NHWC only, got ${attrs.dataFormat}`);
+  }
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    attrs.strides as number | [number, number],
+    1,
+    attrs.pad as "same" | "valid" | number,
+    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+  );
+  const { top, bottom, left, right } = info.padInfo;
+  const xT = run("Transpose", backend, { x }, { perm: [3, 1, 2, 0] }); // [inC, H, W, batch]
+  const dyT = run("Transpose", backend, { x: dy }, { perm: [1, 2, 0, 3] }); // [outH, outW, batch, outC]
+  const grad = run(
+    "Conv2D",
+    backend,
+    { x: xT, filter: dyT },
+    {
+      strides: [1, 1],
+      pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
+      dataFormat: "NHWC",
+      dilations: [info.strideHeight, info.strideWidth],
+    },
+  ); // [inC, >= fh, >= fw, outC]
+  const [fh, fw, inC, outC] = filterShape;
+  const cropped = run("Slice", backend, { x: grad }, { begin: [0, 0, 0, 0], size: [inC, fh, fw, outC] });
+  const dw = run("Transpose", backend, { x: cropped }, { perm: [1, 2, 0, 3] }); // [fh, fw, inC, outC]
+  dispose(backend, xT, dyT, grad, cropped);
+  return dw;
+}
+
+// ---------------------------------------------------------------------------------------
+// Depthwise convolution gradients: direct loops over the wasm heap
+
+/** Geometry of a depthwise convolution, from the kernel's attributes. */
+function depthwiseInfo(
+  inShape: number[],
+  filterShape: number[],
+  attrs: tf.NamedAttrMap,
+  kernel: string,
+): tf.backend_util.Conv2DInfo {
+  const dilations = (attrs.dilations ?? 1) as number | number[];
+  if ((Array.isArray(dilations) ? dilations : [dilations]).some((d) => d !== 1)) {
+    throw new Error(`lib/wasm-kernels.ts: ${kernel} supports dilations of 1 only`);
+  }
+  return tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number | [number, number],
+    1,
+    attrs.pad as "same" | "valid" | number,
+    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    true,
+  );
+}
+
+/**
+ * Visits every (output position, filter tap) pair whose input pixel lies inside the image,
+ * passing the flat offsets of the input pixel, the output position and the filter tap.
+ * Both depthwise gradients are this loop with a different multiply-add inside.
+ */
+function forEachDepthwiseTap(
+  info: tf.backend_util.Conv2DInfo,
+  visit: (xAt: number, dyAt: number, wAt: number) => void,
+): void {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const { top, left } = info.padInfo;
+  for (let n = 0; n < batchSize; n++) {
+    for (let i = 0; i < outHeight; i++) {
+      for (let j = 0; j < outWidth; j++) {
+        const dyAt = ((n * outHeight + i) * outWidth + j) * outChannels;
+        for (let a = 0; a < filterHeight; a++) {
+          const y = i * strideHeight + a - top;
+          if (y < 0 || y >= inHeight) continue;
+          for (let b = 0; b < filterWidth; b++) {
+            const xx = j * strideWidth + b - left;
+            if (xx < 0 || xx >= inWidth) continue;
+            visit(((n * inHeight + y) * inWidth + xx) * inChannels, dyAt, (a * filterWidth + b) * outChannels);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** dW[a, b, c, m] = sum over n, i, j of x[n, i*s + a - top, j*s + b - left, c] * dy[n, i, j, c*M + m]. */
+function depthwiseBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
+  const { x, dy } = inputs; // x: [batch, H, W, C], dy: [batch, outH, outW, C*M]
+  assertFloat32("DepthwiseConv2dNativeBackpropFilter", x, dy);
+  const filterShape = attrs.filterShape as number[]; // [fh, fw, C, M]
+  const info = depthwiseInfo(x.shape, filterShape, attrs, "DepthwiseConv2dNativeBackpropFilter");
+  const multiplier = filterShape[3];
+  const out = backend.makeOutput(filterShape, "float32");
+  const dw = backend.typedArrayFromHeap(out); // [fh, fw, C*M]
+  const xVals = backend.typedArrayFromHeap(x);
+  const dyVals = backend.typedArrayFromHeap(dy);
+  dw.fill(0);
+  forEachDepthwiseTap(info, (xAt, dyAt, wAt) => {
+    for (let c = 0, k = 0; c < info.inChannels; c++) {
+      const xv = xVals[xAt + c];
+      for (let m = 0; m < multiplier; m++, k++) dw[wAt + k] += xv * dyVals[dyAt + k];
+    }
+  });
+  return out;
+}
+
+/** dx[n, y, x, c] = sum over taps and m of dy[n, i, j, c*M + m] * W[a, b, c, m], y = i*s + a - top. */
+function depthwiseBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
+  const { dy, filter } = inputs; // dy: [batch, outH, outW, C*M], filter: [fh, fw, C, M]
+  assertFloat32("DepthwiseConv2dNativeBackpropInput", dy, filter);
+  const inputShape = attrs.inputShape as number[];
+  const info = depthwiseInfo(inputShape, filter.shape, attrs, "DepthwiseConv2dNativeBackpropInput");
+  const multiplier = filter.shape[3];
+  const out = backend.makeOutput(inputShape, "float32");
+  const dx = backend.typedArrayFromHeap(out); // [batch, H, W, C]
+  const dyVals = backend.typedArrayFromHeap(dy);
+  const w = backend.typedArrayFromHeap(filter);
+  dx.fill(0);
+  forEachDepthwiseTap(info, (xAt, dyAt, wAt) => {
+    for (let c = 0, k = 0; c < info.inChannels; c++) {
+      let sum = 0;
+      for (let m = 0; m < multiplier; m++, k++) sum += dyVals[dyAt + k] * w[wAt + k];
+      dx[xAt + c] += sum;
+    }
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Transposed matMul: explicit transpose, then the fast (untransposed) path
+
+/** Transposes the last two axes: [..., m, k] -> [..., k, m]. */
+function transposeLastTwo(backend: BackendWasm, t: tf.TensorInfo): tf.TensorInfo {
+  const rank = t.shape.length;
+  const perm = [...Array(rank - 2).keys(), rank - 1, rank - 2];
+  return run("Transpose", backend, { x: t }, { perm });
+}
+
+/**
+ * Wraps a matMul kernel (inputs a and b, attrs transposeA/transposeB) so that transposed
+ * operands are materialised first and the original kernel always sees both flags false.
+ * A transpose is O(size) against the O(m*k*n) product it unlocks.
+ */
+function withExplicitTransposes(original: WasmKernelFunc): WasmKernelFunc {
+  const wrapped: WasmKernelFunc = ({ inputs, backend, attrs }) => {
+    if (!attrs.transposeA && !attrs.transposeB) return original({ inputs, backend, attrs });
+    const a = attrs.transposeA ? transposeLastTwo(backend, inputs.a) : inputs.a;
+    const b = attrs.transposeB ? transposeLastTwo(backend, inputs.b) : inputs.b;
+    const out = original({
+      inputs: { ...inputs, a, b },
+      backend,
+      attrs: { ...attrs, transposeA: false, transposeB: false },
+    });
+    if (a !== inputs.a) dispose(backend, a);
+    if (b !== inputs.b) dispose(backend, b);
+    return out;
+  };
+  return Object.assign(wrapped, { [ORIGINAL]: original });
+}
+
+/** Replaces the wasm kernel `name` by a wrapper of it, keeping its setup/dispose hooks. */
+function wrapWasmKernel(name: string, wrap: (original: WasmKernelFunc) => WasmKernelFunc): void {
+  const config = tf.getKernel(name, WASM);
+  if (config == null || ORIGINAL in config.kernelFunc) return;
+  const wrapped = wrap(config.kernelFunc as unknown as WasmKernelFunc);
+  tf.unregisterKernel(name, WASM);
+  tf.registerKernel({ ...config, kernelFunc: wrapped as unknown as tf.KernelFunc });
+}
+
+// ---------------------------------------------------------------------------------------
+
+/** Kernels that wasm lacks and that this module adds. */
+const ADDED: Record<string, WasmKernelFunc> = {
+  UnsortedSegmentSum: unsortedSegmentSum,
+  Conv2DBackpropFilter: conv2DBackpropFilter,
+  DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter,
+  DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput,
+};
+
+/** Kernels that wasm has but runs slowly with transpose flags; this module wraps them. */
+const WRAPPED_MATMULS = ["BatchMatMul", "_FusedMatMul"];
+
+/** Names of the kernels that registerWasmKernels adds to wasm. */
+export const ADDED_WASM_KERNELS: readonly string[] = Object.keys(ADDED);
+/** Names of the wasm kernels that registerWasmKernels wraps (explicit transposes). */
+export const WRAPPED_WASM_KERNELS: readonly string[] = WRAPPED_MATMULS;
+
+/**
+ * Registers the added kernels and wraps the slow ones on the wasm backend. Idempotent.
+ * Needs @tensorflow/tfjs-backend-wasm loaded (its kernels registered); initBackend() calls
+ * this when it picks wasm.
+ */
+export function registerWasmKernels(): void {
+  registeredWasmKernel("Transpose"); // throws a clear error when wasm is not loaded
+  for (const [name, kernelFunc] of Object.entries(ADDED)) {
+    if (tf.getKernel(name, WASM) != null) continue;
+    tf.registerKernel({ kernelName: name, backendName: WASM, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  }
+  for (const name of WRAPPED_MATMULS) wrapWasmKernel(name, withExplicitTransposes);
+}
+
+/** Whether the wasm matMul kernels are wrapped now (false before registerWasmKernels). */
+export function wasmMatMulsWrapped(): boolean {
+  return WRAPPED_MATMULS.every((name) => {
+    const config = tf.getKernel(name, WASM);
+    return config != null && ORIGINAL in config.kernelFunc;
+  });
+}
+
+/**
+ * Undoes the matMul wrapping (the added kernels stay: without them training fails).
+ * For benchmarks that measure the transposed-matMul trap before and after in one run.
+ */
+export function unwrapWasmMatMuls(): void {
+  for (const name of WRAPPED_MATMULS) {
+    const config = tf.getKernel(name, WASM);
+    if (config == null || !(ORIGINAL in config.kernelFunc)) continue;
+    const original = (config.kernelFunc as unknown as { [ORIGINAL]: tf.KernelFunc })[ORIGINAL];
+    tf.unregisterKernel(name, WASM);
+    tf.registerKernel({ ...config, kernelFunc: original });
+  }
+}
