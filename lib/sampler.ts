@@ -159,6 +159,11 @@ export class SequentialSampler implements BatchSampler {
     this.batchesPerEpoch = Math.ceil(count / batchSize);
   }
 
+  /** Items left before the end of this pass. */
+  get remaining(): number {
+    return this.count - this.position;
+  }
+
   /** The next indices in order; the last batch of a pass may be smaller. */
   next(): number[] {
     if (this.position >= this.count) this.position = 0;
