@@ -1,0 +1,77 @@
+/**
+ * The training loss: cross-entropy of the next word, averaged over the real tokens of a batch of
+ * padded captions (padding positions have mask 0 and count for nothing). Perplexity = exp(loss).
+ *
+ * Both functions here rest on the softmax kernel rather than on exp, for speed: on wasm, softmax
+ * is a vectorised kernel (~6 ms for a [384, 8900] batch of logits) while elementwise exp is not
+ * (~60 ms for the same size), so the textbook log-softmax, z − max − log Σ exp(z − max), is ~15x
+ * slower than the softmax itself.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/**
+ * Numerically stable log-softmax over the last axis, built on the softmax kernel.
+ *
+ * With m = max z and p = softmax(z):  log p_j = z_j − m − log Σ_k exp(z_k − m).
+ * The arg-max entry has exp(z_k − m) = 1, so its probability is 1 / Σ_k exp(z_k − m), hence
+ *
+ *   log p_j = (z_j − m) + log(max_k p_k)
+ *
+ * max_k p_k lies in [1/vocab, 1], so the log never sees an underflowed 0, and z_j − m ≤ 0 is exact:
+ * the same stability as the textbook form, without an exp per entry.
+ *
+ *   logits: [rows, vocab] → log-probabilities [rows, vocab]
+ */
+export function logSoftmax(logits: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const shifted = tf.sub(logits, tf.max(logits, 1, true)); // [rows, vocab], ≤ 0
+    const logMaxProb = tf.log(tf.max(tf.softmax(logits), 1, true)); // [rows, 1]
+    return tf.add(shifted, logMaxProb);
+  });
+}
+
+/**
+ * Masked cross-entropy, mean over the real tokens:  −Σ mask·log p(target) / Σ mask.
+ *
+ *   logits:  [batch, steps, vocab]  (float32)
+ *   targets: [batch, steps]         (int32, the word each step should predict)
+ *   mask:    [batch, steps]         (float32, 1 for a real token, 0 for padding)
+ *
+ * Its gradient is written out, (softmax − onehot(target)) · mask / Σ mask, instead of left to
+ * autodiff through softmax, max and log.
+ */
+export function maskedCrossEntropy(logits: tf.Tensor3D, targets: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
+  const [batch, steps, vocab] = logits.shape;
+  if (targets.shape[0] !== batch || targets.shape[1] !== steps || mask.shape[0] !== batch || mask.shape[1] !== steps) {
+    throw new Error(
+      `loss.ts: logits [${logits.shape}] need targets and mask of shape [${batch}, ${steps}], ` +
+        `got targets [${targets.shape}] and mask [${mask.shape}]`,
+    );
+  }
+  const rows = batch * steps;
+  const crossEntropy = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [z, save] = args as [tf.Tensor2D, tf.GradSaveFunc]; // z: logits [rows, vocab]
+    const ids = tf.reshape(targets, [rows]); // [rows] int32
+    const probs = tf.softmax(z); // [rows, vocab]
+    // The target's log-probability, (z_t − max z) + log(max p): see logSoftmax above.
+    const flatIndex = tf.add(tf.mul(tf.range(0, rows, 1, "int32"), tf.scalar(vocab, "int32")), ids); // [rows]: row * vocab + target
+    const targetLogit = tf.gather(tf.reshape(z, [rows * vocab]), flatIndex); // [rows]
+    const logProb = tf.add(tf.sub(targetLogit, tf.max(z, 1)), tf.log(tf.max(probs, 1))); // [rows]
+    const flatMask = tf.reshape(mask, [rows]);
+    const weights = tf.div(flatMask, tf.maximum(tf.sum(flatMask), 1)); // [rows]: mask / number of real tokens
+    save([probs, weights, ids]); // what the backward pass reads (the tape keeps copies alive)
+    return {
+      value: tf.neg(tf.sum(tf.mul(logProb, weights))),
+      gradFunc: (dy: tf.Tensor, [p, w, savedIds]: tf.Tensor[]) => {
+        const oneHot = tf.oneHot(savedIds as tf.Tensor1D, vocab, 1, 0, "float32"); // [rows, vocab]
+        return tf.mul(tf.sub(p, oneHot), tf.mul(tf.reshape(w, [rows, 1]), dy)); // [rows, vocab]
+      },
+    };
+  });
+  return tf.tidy(() => crossEntropy(tf.reshape(logits, [rows, vocab])) as tf.Scalar);
+}
+
+/** Perplexity of a mean cross-entropy (in nats): how many words the model is choosing between, on average. */
+export function perplexity(loss: number): number {
+  return Math.exp(loss);
+}
