@@ -19,8 +19,13 @@
 
 /** Python's `\w` on str patterns is Unicode-aware; JavaScript's `\w` is ASCII only. */
 const W = String.raw`[\p{L}\p{N}_]`;
-/** Python's `\b`: a boundary between a Unicode word character and anything else. */
-const B = `(?:(?<=${W})(?!${W})|(?<!${W})(?=${W}))`;
+/**
+ * Python's `\b` is Unicode-aware too. In NLTK's patterns it always sits next to a word
+ * character, where it means "no word character before" (or "after"):
+ * `\b(can)` = `${WORD_START}(can)`, `(not)\b` = `(not)${WORD_END}`.
+ */
+const WORD_START = `(?<!${W})`;
+const WORD_END = `(?!${W})`;
 /** Python's `\d`: any Unicode decimal digit. */
 const D = String.raw`\p{Nd}`;
 /** Python's `\s` (and `str.split()`): includes \x1c-\x1f and \x85 but, unlike JavaScript's, not U+FEFF. */
@@ -35,71 +40,97 @@ const I = "[iİı]";
 /** One substitution: every match of `pattern` is replaced by `replacement` (`$1`, `$&` as in String.replace). */
 type Rule = [pattern: RegExp, replacement: string];
 
+/**
+ * Substitutions applied in order, and a quick test of whether they can change the text at
+ * all: every rule needs one of the trigger's characters (or letters), so most captions
+ * skip most groups. The trigger only saves time (about 3x); the tokens are the same.
+ */
+interface RuleGroup {
+  trigger: RegExp;
+  rules: Rule[];
+}
+
 /** Compiles a pattern with Python-like Unicode semantics; `ignoreCase` stands for NLTK's `(?i)`. */
 function rx(source: string, ignoreCase = false): RegExp {
   return new RegExp(source, ignoreCase ? "giu" : "gu");
 }
 
 /** Opening quotes become separate tokens; a double quote at the start or after a space/bracket becomes ``. */
-const STARTING_QUOTES: Rule[] = [
-  [rx("([«“‘„]|`+)"), " $1 "],
-  [rx('^"'), "``"],
-  [rx("(``)"), " $1 "],
-  [rx(`([ ([{<])("|'{2})`), "$1 `` "],
-  // A single quote before a word that is not a clitic ('re, 've, 'll, 'm, 't, 's, 'd, 'n).
-  [rx(`(')(?!re|ve|ll|m|t|s|d|n)(${W})${B}`, true), "$1 $2"],
-];
+const STARTING_QUOTES: RuleGroup = {
+  trigger: /[«“‘„`"']/u,
+  rules: [
+    [rx("([«“‘„]|`+)"), " $1 "],
+    [rx('^"'), "``"],
+    [rx("(``)"), " $1 "],
+    [rx(`([ ([{<])("|'{2})`), "$1 `` "],
+    // A single quote before a word that is not a clitic ('re, 've, 'll, 'm, 't, 's, 'd, 'n).
+    [rx(`(')(?!re|ve|ll|m|t|s|d|n)(${W})${WORD_END}`, true), "$1 $2"],
+  ],
+};
 
 /** Punctuation is padded with spaces, except inside numbers (3.5, 1,000) and abbreviations. */
-const PUNCTUATION: Rule[] = [
-  // A final period, with any closing brackets/quotes after it.
-  [rx(`([^.])(\\.)([\\])}>"'»”’ ]*)${S}*$`), "$1 $2 $3 "],
-  // Commas and colons, but not between digits.
-  [rx(`([:,])([^${D}])`), " $1 $2"],
-  // (Python's `$` also matches before a final newline, but ",\n" was padded by the rule above.)
-  [rx("([:,])$"), " $1 "],
-  // An ellipsis (two or more periods) is one token.
-  [rx("\\.{2,}"), " $& "],
-  [rx("[;@#$%&]"), " $& "],
-  // The final period again (NLTK keeps both rules; the first one usually wins).
-  [rx(`([^.])(\\.)([\\])}>"']*)${S}*$`), "$1 $2$3 "],
-  [rx("[?!]"), " $& "],
-  [rx("([^'])' "), "$1 ' "],
-  [rx("[*]"), " $& "],
-];
+const PUNCTUATION: RuleGroup = {
+  trigger: /[.:,;@#$%&?!'*]/u,
+  rules: [
+    // A final period, with any closing brackets/quotes after it.
+    [rx(`([^.])(\\.)([\\])}>"'»”’ ]*)${S}*$`), "$1 $2 $3 "],
+    // Commas and colons, but not between digits.
+    [rx(`([:,])([^${D}])`), " $1 $2"],
+    // (Python's `$` also matches before a final newline, but ",\n" was padded by the rule above.)
+    [rx("([:,])$"), " $1 "],
+    // An ellipsis (two or more periods) is one token.
+    [rx("\\.{2,}"), " $& "],
+    [rx("[;@#$%&]"), " $& "],
+    // The final period again (NLTK keeps both rules; the first one usually wins).
+    [rx(`([^.])(\\.)([\\])}>"']*)${S}*$`), "$1 $2$3 "],
+    [rx("[?!]"), " $& "],
+    [rx("([^'])' "), "$1 ' "],
+    [rx("[*]"), " $& "],
+  ],
+};
 
 /** Brackets of every kind are tokens; a double dash is one token (a single hyphen stays inside the word). */
-const BRACKETS_AND_DASHES: Rule[] = [
-  [rx("[\\][(){}<>]"), " $& "],
-  [rx("--"), " -- "],
-];
+const BRACKETS_AND_DASHES: RuleGroup = {
+  trigger: /[\][(){}<>-]/u,
+  rules: [
+    [rx("[\\][(){}<>]"), " $& "],
+    [rx("--"), " -- "],
+  ],
+};
 
 /** Closing quotes, then clitics split off their word: "it's" → "it 's", "don't" → "do n't". */
-const ENDING_QUOTES: Rule[] = [
-  [rx("([»”’])"), " $1 "],
-  [rx("''"), " '' "],
-  [rx('"'), " '' "],
-  [rx("([^' ])('[sS]|'[mM]|'[dD]|') "), "$1 $2 "],
-  [rx("([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) "), "$1 $2 "],
-];
+const ENDING_QUOTES: RuleGroup = {
+  trigger: /['"»”’]/u,
+  rules: [
+    [rx("([»”’])"), " $1 "],
+    [rx("''"), " '' "],
+    [rx('"'), " '' "],
+    [rx("([^' ])('[sS]|'[mM]|'[dD]|') "), "$1 $2 "],
+    [rx("([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) "), "$1 $2 "],
+  ],
+};
 
 /** Robert MacIntyre's contractions: "cannot" → "can not", "gonna" → "gon na", "'tis" → "'t is". */
-const CONTRACTIONS: Rule[] = [
-  [rx(`${B}(can)(not)${B}`, true), " $1 $2 "],
-  [rx(`${B}(d)('ye)${B}`, true), " $1 $2 "],
-  [rx(`${B}(g${I}m)(me)${B}`, true), " $1 $2 "],
-  [rx(`${B}(gon)(na)${B}`, true), " $1 $2 "],
-  [rx(`${B}(got)(ta)${B}`, true), " $1 $2 "],
-  [rx(`${B}(lem)(me)${B}`, true), " $1 $2 "],
-  [rx(`${B}(more)('n)${B}`, true), " $1 $2 "],
-  [rx(`${B}(wan)(na)(?=${S})`, true), " $1 $2 "],
-  [rx(` ('t)(${I}s)${B}`, true), " $1 $2 "],
-  [rx(` ('t)(was)${B}`, true), " $1 $2 "],
-];
+const CONTRACTIONS: RuleGroup = {
+  trigger: /can|'|g[iİı]m|gon|got|lem|wan/iu,
+  rules: [
+    [rx(`${WORD_START}(can)(not)${WORD_END}`, true), " $1 $2 "],
+    [rx(`${WORD_START}(d)('ye)${WORD_END}`, true), " $1 $2 "],
+    [rx(`${WORD_START}(g${I}m)(me)${WORD_END}`, true), " $1 $2 "],
+    [rx(`${WORD_START}(gon)(na)${WORD_END}`, true), " $1 $2 "],
+    [rx(`${WORD_START}(got)(ta)${WORD_END}`, true), " $1 $2 "],
+    [rx(`${WORD_START}(lem)(me)${WORD_END}`, true), " $1 $2 "],
+    [rx(`${WORD_START}(more)('n)${WORD_END}`, true), " $1 $2 "],
+    [rx(`${WORD_START}(wan)(na)(?=${S})`, true), " $1 $2 "],
+    [rx(` ('t)(${I}s)${WORD_END}`, true), " $1 $2 "],
+    [rx(` ('t)(was)${WORD_END}`, true), " $1 $2 "],
+  ],
+};
 
 const WHITESPACE = new RegExp(`${S}+`, "u");
 
-function applyRules(text: string, rules: Rule[]): string {
+function applyRules(text: string, { trigger, rules }: RuleGroup): string {
+  if (!trigger.test(text)) return text;
   for (const [pattern, replacement] of rules) text = text.replace(pattern, replacement);
   return text;
 }

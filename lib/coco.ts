@@ -1,0 +1,235 @@
+/**
+ * MS COCO caption files: where they live, and reading them into an index.
+ *
+ * A captions file (captions_train2014.json, captions_val2014.json) is
+ *
+ *     { "images":      [{ "id": 139, "file_name": "COCO_val2014_000000000139.jpg", "width": 640, "height": 426, ... }],
+ *       "annotations": [{ "id": 48, "image_id": 139, "caption": "A woman stands in the dining area." }],
+ *       "info": ..., "licenses": ... }
+ *
+ * with about five captions per image; image_info_test2014.json has the images only. The
+ * synthetic dataset (lib/synthetic) writes exactly the same files. Every entry is checked
+ * on load, so a broken file fails here, with the file, the entry and the field named,
+ * rather than as a mysterious `undefined` in the middle of training.
+ */
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+
+export type Split = "train" | "val" | "test";
+export const SPLITS: readonly Split[] = ["train", "val", "test"];
+
+/** Where a COCO-layout dataset keeps its files (the same layout for real COCO and the synthetic set). */
+export interface CocoPaths {
+  root: string;
+  /** The file that lists each split's images: captions for train and val, image info for test. */
+  annotations: Record<Split, string>;
+  /** Test captions: only the synthetic set has them (COCO keeps its test captions private). */
+  testCaptions: string;
+  /** The folder of each split's image files. */
+  images: Record<Split, string>;
+}
+
+/** Paths of the default layout: `<root>/annotations/captions_train2014.json`, `<root>/images/train2014/`, ... */
+export function cocoPaths(root = "data/cocoapi"): CocoPaths {
+  const annotations = path.join(root, "annotations");
+  return {
+    root,
+    annotations: {
+      train: path.join(annotations, "captions_train2014.json"),
+      val: path.join(annotations, "captions_val2014.json"),
+      test: path.join(annotations, "image_info_test2014.json"),
+    },
+    testCaptions: path.join(annotations, "captions_test2014.json"),
+    images: {
+      train: path.join(root, "images", "train2014"),
+      val: path.join(root, "images", "val2014"),
+      test: path.join(root, "images", "test2014"),
+    },
+  };
+}
+
+/** One entry of "images" (other fields of the file, such as coco_url, are kept but not typed). */
+export interface CocoImage {
+  id: number;
+  file_name: string;
+  width: number;
+  height: number;
+}
+
+/** One entry of "annotations": a caption of one image. */
+export interface CocoCaption {
+  id: number;
+  image_id: number;
+  caption: string;
+}
+
+/** The images of a file, indexed by id. */
+export interface CocoImageIndex {
+  /** The file they were read from (as given by the caller). */
+  file: string;
+  imageDir: string;
+  /** In file order. */
+  images: readonly CocoImage[];
+  imagesById: ReadonlyMap<number, CocoImage>;
+  /** `<imageDir>/<file_name>` of an image; throws on an id that is not in the file. */
+  imagePath(imageId: number): string;
+}
+
+/** The images and captions of a captions file. */
+export interface CocoCaptionIndex extends CocoImageIndex {
+  /** In file order. */
+  captions: readonly CocoCaption[];
+  /** The captions of every image, in file order (an empty array for an image without captions). */
+  captionsByImageId: ReadonlyMap<number, readonly CocoCaption[]>;
+}
+
+/** Reads and checks a captions file (captions_train2014.json, captions_val2014.json). */
+export async function loadCaptions(annotationFile: string, imageDir: string): Promise<CocoCaptionIndex> {
+  return parseCaptions(await readText(annotationFile), annotationFile, imageDir);
+}
+
+/** Reads and checks an image-info file (image_info_test2014.json): images, no captions. */
+export async function loadTestImageInfo(file: string, imageDir: string): Promise<CocoImageIndex> {
+  return parseTestImageInfo(await readText(file), file, imageDir);
+}
+
+/** The captions file's JSON text, already read; `file` names it in errors. */
+export function parseCaptions(text: string, file: string, imageDir: string): CocoCaptionIndex {
+  const root = parseRoot(text, file);
+  const index = indexImages(root, file, imageDir);
+  const captions = checkArray(root, "annotations", file).map((entry, i) => checkCaption(entry, i, file));
+  const captionsByImageId = new Map<number, CocoCaption[]>(index.images.map((image) => [image.id, []]));
+  const seen = new Map<number, number>(); // caption id -> index in "annotations"
+  captions.forEach((caption, i) => {
+    const where = `annotations[${i}] (id ${caption.id})`;
+    checkUnique(seen, caption.id, i, "annotations", where, file);
+    const list = captionsByImageId.get(caption.image_id);
+    if (list === undefined) {
+      fail(file, where, `"image_id" ${caption.image_id} is not the id of any entry of "images"`);
+    }
+    list.push(caption);
+  });
+  return { ...index, captions, captionsByImageId };
+}
+
+/** The image-info file's JSON text, already read; `file` names it in errors. */
+export function parseTestImageInfo(text: string, file: string, imageDir: string): CocoImageIndex {
+  return indexImages(parseRoot(text, file), file, imageDir);
+}
+
+// ---- reading and checking ----
+
+type Json = Record<string, unknown>;
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await fs.readFile(file, "utf8");
+  } catch (err) {
+    throw new Error(`${file}: cannot read the annotation file: ${(err as Error).message}`);
+  }
+}
+
+function parseRoot(text: string, file: string): Json {
+  let root: unknown;
+  try {
+    root = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file}: invalid JSON: ${(err as Error).message}`);
+  }
+  if (!isObject(root)) fail(file, "top level", `must be a JSON object (got ${show(root)})`);
+  return root;
+}
+
+function indexImages(root: Json, file: string, imageDir: string): CocoImageIndex {
+  const images = checkArray(root, "images", file).map((entry, i) => checkImage(entry, i, file));
+  const imagesById = new Map<number, CocoImage>();
+  const seen = new Map<number, number>(); // image id -> index in "images"
+  images.forEach((image, i) => {
+    checkUnique(seen, image.id, i, "images", `images[${i}] (id ${image.id})`, file);
+    imagesById.set(image.id, image);
+  });
+  const imagePath = (imageId: number): string => {
+    const image = imagesById.get(imageId);
+    if (image === undefined) throw new Error(`${file}: no image with id ${imageId}`);
+    return path.join(imageDir, image.file_name);
+  };
+  return { file, imageDir, images, imagesById, imagePath };
+}
+
+function checkImage(entry: unknown, i: number, file: string): CocoImage {
+  const where = entryName("images", i, entry);
+  if (!isObject(entry)) fail(file, where, `must be an object (got ${show(entry)})`);
+  checkField(entry, "id", isId, "a non-negative integer", where, file);
+  checkField(entry, "file_name", isNonEmptyString, "a non-empty string", where, file);
+  checkField(entry, "width", isPositiveInteger, "a positive integer", where, file);
+  checkField(entry, "height", isPositiveInteger, "a positive integer", where, file);
+  return entry as unknown as CocoImage;
+}
+
+function checkCaption(entry: unknown, i: number, file: string): CocoCaption {
+  const where = entryName("annotations", i, entry);
+  if (!isObject(entry)) fail(file, where, `must be an object (got ${show(entry)})`);
+  checkField(entry, "id", isId, "a non-negative integer", where, file);
+  checkField(entry, "image_id", isId, "a non-negative integer", where, file);
+  checkField(entry, "caption", isNonEmptyString, "a non-empty string", where, file);
+  return entry as unknown as CocoCaption;
+}
+
+function checkArray(root: Json, key: string, file: string): unknown[] {
+  const value = root[key];
+  if (!Array.isArray(value)) fail(file, "top level", `"${key}" must be an array (got ${show(value)})`);
+  return value;
+}
+
+function checkField(
+  entry: Json,
+  key: string,
+  isValid: (value: unknown) => boolean,
+  expected: string,
+  where: string,
+  file: string,
+): void {
+  if (isValid(entry[key])) return;
+  const got = key in entry ? `got ${show(entry[key])}` : "missing";
+  fail(file, where, `"${key}" must be ${expected} (${got})`);
+}
+
+/** Records `id` as seen at `index`, or fails if an earlier entry of `list` had it. */
+function checkUnique(seen: Map<number, number>, id: number, index: number, list: string, where: string, file: string): void {
+  const first = seen.get(id);
+  if (first !== undefined) fail(file, where, `duplicate id, already used by ${list}[${first}]`);
+  seen.set(id, index);
+}
+
+/** "annotations[17] (id 4242)", or "annotations[17]" when the entry has no usable id. */
+function entryName(list: string, i: number, entry: unknown): string {
+  const id = isObject(entry) && isId(entry.id) ? ` (id ${entry.id})` : "";
+  return `${list}[${i}]${id}`;
+}
+
+function fail(file: string, where: string, message: string): never {
+  throw new Error(`${file}: ${where}: ${message}`);
+}
+
+/** A value as it would appear in the file, cut short: for error messages. */
+function show(value: unknown): string {
+  const text = value === undefined ? "nothing" : JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isId(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function isPositiveInteger(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) > 0;
+}
+
+/** A string with at least one non-space character. */
+function isNonEmptyString(value: unknown): value is string {
+  return typeof value === "string" && value.trim() !== "";
+}
