@@ -9,7 +9,14 @@
  */
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
-import { DEFAULT_IMAGE_SIZE, DEFAULT_IMAGES, DEFAULT_JPEG_QUALITY, DEFAULT_SEED, generateSyntheticDataset, type SyntheticOptions } from "../lib/synthetic";
+import {
+  DEFAULT_SYNTHETIC_IMAGE_SIZE,
+  DEFAULT_SYNTHETIC_IMAGES,
+  DEFAULT_SYNTHETIC_JPEG_QUALITY,
+  DEFAULT_SYNTHETIC_SEED,
+  generateSyntheticDataset,
+  type SyntheticOptions,
+} from "../lib/synthetic";
 
 const USAGE = "usage: npm run data:synthetic -- [--out DIR] [--images N] [--seed S] [--splits TRAIN,VAL,TEST] [--size PX] [--quality Q] [--concurrency C]";
 
@@ -48,11 +55,11 @@ async function main(): Promise<void> {
   }
   const bar = process.stdout.isTTY ? new SingleBar({ format: "rendering {bar} {value}/{total} images | {eta}s left" }) : null;
   const options: SyntheticOptions = {
-    seed: integer("seed", values.seed, DEFAULT_SEED),
-    images: integer("images", values.images, DEFAULT_IMAGES),
+    seed: integer("seed", values.seed, DEFAULT_SYNTHETIC_SEED),
+    images: integer("images", values.images, DEFAULT_SYNTHETIC_IMAGES),
     splits: values.splits === undefined ? undefined : parseSplits(values.splits),
-    imageSize: integer("size", values.size, DEFAULT_IMAGE_SIZE),
-    quality: integer("quality", values.quality, DEFAULT_JPEG_QUALITY),
+    imageSize: integer("size", values.size, DEFAULT_SYNTHETIC_IMAGE_SIZE),
+    quality: integer("quality", values.quality, DEFAULT_SYNTHETIC_JPEG_QUALITY),
     concurrency: integer("concurrency", values.concurrency, 8),
     onProgress: bar ? (done, total) => (done === 1 ? bar.start(total, done) : bar.update(done)) : undefined,
   };

@@ -18,24 +18,22 @@ import {
   SHAPE_PLURALS,
   SIZES,
   OBJECT_RADIUS,
-  MANIFEST_FILE,
-  MAX_WORDS,
-  MIN_WORDS,
-  SPLITS,
+  SYNTHETIC_MANIFEST_FILE,
+  MAX_CAPTION_WORDS,
+  MIN_CAPTION_WORDS,
   cocoFileName,
-  createRng,
-  deriveSeed,
+  imageRandom,
   describeScene,
   ensureSyntheticDataset,
   generateSyntheticDataset,
   relationHolds,
-  resolveSplitSizes,
+  syntheticSplitSizes,
   sampleScene,
-  type CocoCaptionsFile,
   type Relation,
   type Scene,
   type SceneObject,
 } from "../lib/synthetic";
+import { SPLITS, type CocoCaptionsFile } from "../lib/synthetic/coco-format";
 
 // ---------------------------------------------------------------- caption checker
 
@@ -140,8 +138,8 @@ function checkCaption(caption: string, scene: Scene): Mention[] {
 
 function scenesAndCaptions(seed: number, n: number): Array<{ scene: Scene; captions: string[] }> {
   return Array.from({ length: n }, (_, k) => {
-    const scene = sampleScene(createRng(deriveSeed(seed, k + 1, 0)), k + 1);
-    return { scene, captions: describeScene(scene, createRng(deriveSeed(seed, k + 1, 1))) };
+    const scene = sampleScene(imageRandom(seed, k + 1, "scene"), k + 1);
+    return { scene, captions: describeScene(scene, imageRandom(seed, k + 1, "captions")) };
   });
 }
 
@@ -174,7 +172,7 @@ test("captions: five distinct, 5-16 words, every statement true of the scene, ev
     const named = new Set<SceneObject>();
     for (const caption of captions) {
       const words = caption.split(" ").length;
-      assert.ok(words >= MIN_WORDS && words <= MAX_WORDS, `${words} words: "${caption}"`);
+      assert.ok(words >= MIN_CAPTION_WORDS && words <= MAX_CAPTION_WORDS, `${words} words: "${caption}"`);
       for (const m of checkCaption(caption, scene)) {
         scene.objects.filter((o) => matches(o, m)).forEach((o) => named.add(o));
         if (m.count > 1) plurals++;
@@ -233,11 +231,11 @@ async function readTree(root: string): Promise<Map<string, Buffer>> {
 const readJson = async (root: string, file: string) => JSON.parse(await fs.readFile(path.join(root, "annotations", file), "utf8"));
 
 test("split sizes: explicit, or a total divided 80/10/10", () => {
-  assert.deepEqual(resolveSplitSizes({ images: 3000 }), { train: 2400, val: 300, test: 300 });
-  assert.deepEqual(resolveSplitSizes({ images: 7, fractions: { train: 0.5, val: 0.25, test: 0.25 } }), { train: 3, val: 2, test: 2 });
-  assert.deepEqual(resolveSplitSizes({ splits: { train: 5, val: 0, test: 1 }, images: 99 }), { train: 5, val: 0, test: 1 });
-  assert.throws(() => resolveSplitSizes({ images: 10, fractions: { train: 0.5, val: 0.1, test: 0.1 } }), /generate\.ts: fractions/);
-  assert.throws(() => resolveSplitSizes({ splits: { train: -1, val: 0, test: 1 } }), /splits\.train/);
+  assert.deepEqual(syntheticSplitSizes({ images: 3000 }), { train: 2400, val: 300, test: 300 });
+  assert.deepEqual(syntheticSplitSizes({ images: 7, fractions: { train: 0.5, val: 0.25, test: 0.25 } }), { train: 3, val: 2, test: 2 });
+  assert.deepEqual(syntheticSplitSizes({ splits: { train: 5, val: 0, test: 1 }, images: 99 }), { train: 5, val: 0, test: 1 });
+  assert.throws(() => syntheticSplitSizes({ images: 10, fractions: { train: 0.5, val: 0.1, test: 0.1 } }), /generate\.ts: fractions/);
+  assert.throws(() => syntheticSplitSizes({ splits: { train: -1, val: 0, test: 1 } }), /splits\.train/);
 });
 
 test("same seed → byte-identical dataset; another seed → different images and captions", async () => {
@@ -315,9 +313,9 @@ test("ensureSyntheticDataset generates only when missing or made with other opti
     const root = path.join(dir, "synthetic");
     const options = { seed: 1, splits: { train: 6, val: 2, test: 2 } };
     assert.equal((await ensureSyntheticDataset(root, options)).generated, true);
-    const manifestBefore = await fs.stat(path.join(root, MANIFEST_FILE));
+    const manifestBefore = await fs.stat(path.join(root, SYNTHETIC_MANIFEST_FILE));
     assert.equal((await ensureSyntheticDataset(root, options)).generated, false);
-    assert.equal((await fs.stat(path.join(root, MANIFEST_FILE))).mtimeMs, manifestBefore.mtimeMs, "rewrote a matching dataset");
+    assert.equal((await fs.stat(path.join(root, SYNTHETIC_MANIFEST_FILE))).mtimeMs, manifestBefore.mtimeMs, "rewrote a matching dataset");
     const again = await ensureSyntheticDataset(root, { ...options, seed: 2 });
     assert.equal(again.generated, true);
     assert.equal(again.manifest.seed, 2);

@@ -12,9 +12,9 @@ export const SPLITS = ["train", "val", "test"] as const;
 export type Split = (typeof SPLITS)[number];
 
 /** Bumped whenever the generator's output changes; part of the manifest, so old datasets get rebuilt. */
-export const GENERATOR_VERSION = "1.0.0";
-/** The release date of GENERATOR_VERSION: the info block's date comes from here, never from the clock. */
-export const GENERATOR_DATE = "2025-01-01 00:00:00";
+export const SYNTHETIC_GENERATOR_VERSION = "1.0.0";
+/** The release date of SYNTHETIC_GENERATOR_VERSION: the info block's date comes from here, never from the clock. */
+export const SYNTHETIC_GENERATOR_DATE = "2025-01-01 00:00:00";
 
 export interface CocoInfo {
   description: string;
@@ -63,10 +63,10 @@ export function syntheticInfo(seed: number): CocoInfo {
   return {
     description: `Synthetic shapes in the COCO captions format (seed ${seed})`,
     url: "",
-    version: GENERATOR_VERSION,
-    year: Number(GENERATOR_DATE.slice(0, 4)),
+    version: SYNTHETIC_GENERATOR_VERSION,
+    year: Number(SYNTHETIC_GENERATOR_DATE.slice(0, 4)),
     contributor: "show-and-tell-ts synthetic generator",
-    date_created: GENERATOR_DATE,
+    date_created: SYNTHETIC_GENERATOR_DATE,
   };
 }
 
@@ -76,7 +76,7 @@ export function cocoFileName(split: Split, imageId: number, extension = "jpg"): 
 }
 
 /** Paths inside a dataset root, the same for real COCO and the synthetic set. */
-export const cocoPaths = {
+export const datasetLayout = {
   captions: (split: Split) => `annotations/captions_${split}2014.json`,
   testImageInfo: "annotations/image_info_test2014.json",
   scenes: (split: Split) => `annotations/scenes_${split}2014.json`,
@@ -90,6 +90,6 @@ export function cocoImage(split: Split, imageId: number, size: number): CocoImag
     width: size,
     height: size,
     license: 1,
-    date_captured: GENERATOR_DATE,
+    date_captured: SYNTHETIC_GENERATOR_DATE,
   };
 }

@@ -10,18 +10,21 @@
  * - the generic words "shape(s)" and "object(s)" never carry a colour;
  * - the background is always "<colour> background".
  */
-import type { Rng } from "./prng";
+import type { Random } from "../random";
 import { RELATION_PHRASES, relationsBetween } from "./relations";
 import { GRID } from "./sample-scene";
 import { SHAPE_PLURALS, type Scene, type SceneObject } from "./scene";
 
 export const CAPTIONS_PER_IMAGE = 5;
 /** Captions outside these word counts are never produced. */
-export const MIN_WORDS = 5;
-export const MAX_WORDS = 16;
+export const MIN_CAPTION_WORDS = 5;
+export const MAX_CAPTION_WORDS = 16;
 
 /** One way of describing a scene; null when it does not apply or cannot be said here. */
-type Template = (scene: Scene, rng: Rng) => string | null;
+type Template = (scene: Scene, rng: Random) => string | null;
+
+/** True with probability one half: whether to say an optional word. */
+const coin = (rng: Random) => rng.next() < 0.5;
 
 const COUNT_WORDS: Record<number, string> = { 2: "two", 3: "three" };
 
@@ -63,7 +66,7 @@ function listPhrase(parts: string[]): string {
  * All objects of the scene as phrases in random order; identical objects (same colour
  * and shape) are counted together: ["two red circles", "a small blue square"].
  */
-function objectPhrases(scene: Scene, rng: Rng): string[] {
+function objectPhrases(scene: Scene, rng: Random): string[] {
   const groups: SceneObject[][] = [];
   for (const object of scene.objects) {
     const group = groups.find((g) => sameKind(g[0], object));
@@ -72,9 +75,9 @@ function objectPhrases(scene: Scene, rng: Rng): string[] {
   }
   const phrases = groups.map((group) => {
     const [first] = group;
-    if (group.length === 1) return nounPhrase(first, rng.chance(0.5));
+    if (group.length === 1) return nounPhrase(first, coin(rng));
     const sameSize = group.every((o) => o.size === first.size);
-    const size = sameSize && rng.chance(0.5) ? `${first.size} ` : "";
+    const size = sameSize && coin(rng) ? `${first.size} ` : "";
     return `${COUNT_WORDS[group.length]} ${size}${first.color} ${SHAPE_PLURALS[first.shape]}`;
   });
   return rng.shuffle(phrases);
@@ -96,19 +99,19 @@ export function positionPhrase(object: SceneObject): string {
  * "a small red circle to the left of a blue square": a true relation between two
  * objects that the phrases single out (the size is said when only it tells two apart).
  */
-function relationClause(scene: Scene, rng: Rng): { a: string; relation: string; b: string } | null {
+function relationClause(scene: Scene, rng: Random): { a: string; relation: string; b: string } | null {
   const candidates = scene.objects.filter((o) => !hasTwin(scene, o));
   const pairs: Array<[SceneObject, SceneObject]> = [];
   for (const a of candidates) {
     for (const b of candidates) if (a !== b && relationsBetween(a, b).length > 0) pairs.push([a, b]);
   }
   if (pairs.length === 0) return null;
-  const [a, b] = rng.pick(pairs);
-  const relation = rng.pick(relationsBetween(a, b));
+  const [a, b] = rng.choice(pairs);
+  const relation = rng.choice(relationsBetween(a, b));
   return {
-    a: nounPhrase(a, hasSibling(scene, a) || rng.chance(0.5)),
+    a: nounPhrase(a, hasSibling(scene, a) || coin(rng)),
     relation: RELATION_PHRASES[relation],
-    b: nounPhrase(b, hasSibling(scene, b) || rng.chance(0.5)),
+    b: nounPhrase(b, hasSibling(scene, b) || coin(rng)),
   };
 }
 
@@ -117,7 +120,7 @@ const TEMPLATES: Template[] = [
   // "a blue square and a red circle on a green background"
   (scene, rng) => `${listPhrase(objectPhrases(scene, rng))} on ${backgroundPhrase(scene)}`,
   // "a picture of a red circle", "an image with two red circles"
-  (scene, rng) => `${rng.pick(["a picture of", "an image of", "an image with", "a drawing of"])} ${listPhrase(objectPhrases(scene, rng))}`,
+  (scene, rng) => `${rng.choice(["a picture of", "an image of", "an image with", "a drawing of"])} ${listPhrase(objectPhrases(scene, rng))}`,
   // "there is a large yellow star and a white triangle on a blue background"
   (scene, rng) => {
     const phrases = objectPhrases(scene, rng);
@@ -127,14 +130,14 @@ const TEMPLATES: Template[] = [
   // "two shapes on a green background: a red circle and a blue square"
   (scene, rng) => {
     const n = scene.objects.length;
-    const generic = n === 1 ? rng.pick(["a single shape", "a single object"]) : `${COUNT_WORDS[n]} ${rng.pick(["shapes", "objects"])}`;
+    const generic = n === 1 ? rng.choice(["a single shape", "a single object"]) : `${COUNT_WORDS[n]} ${rng.choice(["shapes", "objects"])}`;
     return `${generic} on ${backgroundPhrase(scene)}: ${listPhrase(objectPhrases(scene, rng))}`;
   },
   // "a green background with a red circle and a blue square"
   (scene, rng) => `${backgroundPhrase(scene)} with ${listPhrase(objectPhrases(scene, rng))}`,
   // "a red circle in the top left corner and a blue square in the center"
   (scene, rng) => {
-    const parts = rng.shuffle(scene.objects).map((o) => `${nounPhrase(o, rng.chance(0.5))} ${positionPhrase(o)}`);
+    const parts = rng.shuffle(scene.objects.slice()).map((o) => `${nounPhrase(o, coin(rng))} ${positionPhrase(o)}`);
     return listPhrase(parts);
   },
   relationTemplate,
@@ -142,7 +145,7 @@ const TEMPLATES: Template[] = [
 ];
 
 /** "a red circle above a blue square", "there is ...", "... is above ...", "... on a green background". */
-function relationTemplate(scene: Scene, rng: Rng): string | null {
+function relationTemplate(scene: Scene, rng: Random): string | null {
   const clause = relationClause(scene, rng);
   if (!clause) return null;
   const { a, relation, b } = clause;
@@ -167,15 +170,15 @@ export function wordCount(caption: string): number {
  * Five (or `count`) different captions for a scene. Templates are tried in a shuffled
  * order, so the five captions of an image tend to use five different styles.
  */
-export function describeScene(scene: Scene, rng: Rng, count = CAPTIONS_PER_IMAGE): string[] {
+export function describeScene(scene: Scene, rng: Random, count = CAPTIONS_PER_IMAGE): string[] {
   const captions: string[] = [];
   let order: Template[] = [];
   for (let attempt = 0; captions.length < count && attempt < 40 * count; attempt++) {
-    if (attempt % TEMPLATES.length === 0) order = rng.shuffle(TEMPLATES);
+    if (attempt % TEMPLATES.length === 0) order = rng.shuffle(TEMPLATES.slice());
     const caption = order[attempt % TEMPLATES.length](scene, rng);
     if (caption === null || captions.includes(caption)) continue;
     const words = wordCount(caption);
-    if (words >= MIN_WORDS && words <= MAX_WORDS) captions.push(caption);
+    if (words >= MIN_CAPTION_WORDS && words <= MAX_CAPTION_WORDS) captions.push(caption);
   }
   if (captions.length < count) {
     throw new Error(`lib/synthetic/describe.ts: found only ${captions.length} of ${count} distinct captions for scene ${scene.imageId}`);

@@ -7,16 +7,23 @@
  */
 import { existsSync } from "node:fs";
 import * as path from "node:path";
-import { cocoPaths, SPLITS } from "./coco-format";
-import { generateSyntheticDataset, readManifest, resolveManifest, type GenerateSummary, type SyntheticManifest, type SyntheticOptions } from "./generate";
+import { datasetLayout, SPLITS } from "./coco-format";
+import {
+  generateSyntheticDataset,
+  readSyntheticManifest,
+  syntheticManifest,
+  type SyntheticManifest,
+  type SyntheticOptions,
+  type SyntheticSummary,
+} from "./generate";
 
-export interface EnsureResult {
+export interface SyntheticEnsureResult {
   root: string;
   manifest: SyntheticManifest;
   /** True when this call generated the dataset; false when a matching one was already there. */
   generated: boolean;
   /** Timings of the generation, when there was one. */
-  summary?: GenerateSummary;
+  summary?: SyntheticSummary;
 }
 
 /** Whether two manifests describe the same dataset (all fields, compared as JSON with a fixed key order). */
@@ -27,12 +34,12 @@ function sameManifest(a: SyntheticManifest, b: SyntheticManifest): boolean {
 }
 
 /** Make sure `root` holds the synthetic dataset for `options`; generate it if not. */
-export async function ensureSyntheticDataset(root: string, options: SyntheticOptions = {}): Promise<EnsureResult> {
+export async function ensureSyntheticDataset(root: string, options: SyntheticOptions = {}): Promise<SyntheticEnsureResult> {
   root = path.resolve(root);
-  const wanted = resolveManifest(options);
-  const existing = await readManifest(root);
+  const wanted = syntheticManifest(options);
+  const existing = await readSyntheticManifest(root);
   // The manifest is written last, but check the annotation files too, in case someone deleted them.
-  const filesPresent = SPLITS.every((split) => existsSync(path.join(root, cocoPaths.captions(split))));
+  const filesPresent = SPLITS.every((split) => existsSync(path.join(root, datasetLayout.captions(split))));
   if (existing && filesPresent && sameManifest(existing, wanted)) {
     return { root, manifest: existing, generated: false };
   }

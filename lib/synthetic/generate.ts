@@ -16,32 +16,42 @@
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { cocoImage, cocoPaths, SPLITS, SYNTHETIC_LICENSES, syntheticInfo, GENERATOR_VERSION, type CocoAnnotation, type CocoCaptionsFile, type Split } from "./coco-format";
+import {
+  cocoImage,
+  datasetLayout,
+  SPLITS,
+  SYNTHETIC_GENERATOR_VERSION,
+  SYNTHETIC_LICENSES,
+  syntheticInfo,
+  type CocoAnnotation,
+  type CocoCaptionsFile,
+  type Split,
+} from "./coco-format";
 import { describeScene } from "./describe";
-import { createRng, deriveSeed } from "./prng";
 import { renderScene } from "./render";
 import { sampleScene } from "./sample-scene";
+import { imageRandom } from "./streams";
 import type { Scene } from "./scene";
 
 /** Images in the default dataset: trains well in a few minutes on 2 CPU cores. */
-export const DEFAULT_IMAGES = 3000;
-export const DEFAULT_SEED = 1;
-export const DEFAULT_IMAGE_SIZE = 96;
-export const DEFAULT_JPEG_QUALITY = 90;
-export const DEFAULT_FRACTIONS: SplitSizes = { train: 0.8, val: 0.1, test: 0.1 };
-export const MANIFEST_FILE = "synthetic-manifest.json";
+export const DEFAULT_SYNTHETIC_IMAGES = 3000;
+export const DEFAULT_SYNTHETIC_SEED = 1;
+export const DEFAULT_SYNTHETIC_IMAGE_SIZE = 96;
+export const DEFAULT_SYNTHETIC_JPEG_QUALITY = 90;
+export const DEFAULT_SYNTHETIC_FRACTIONS: SyntheticSplitSizes = { train: 0.8, val: 0.1, test: 0.1 };
+export const SYNTHETIC_MANIFEST_FILE = "synthetic-manifest.json";
 
-export type SplitSizes = Record<Split, number>;
+export type SyntheticSplitSizes = Record<Split, number>;
 
 export interface SyntheticOptions {
   /** Seed of all randomness, an integer in [0, 2^32). Default 1. */
   seed?: number;
   /** Images per split. When given, `images` and `fractions` are ignored. */
-  splits?: SplitSizes;
+  splits?: SyntheticSplitSizes;
   /** Total number of images, divided by `fractions`. Default 3000. */
   images?: number;
   /** Share of each split. Default 80/10/10. */
-  fractions?: SplitSizes;
+  fractions?: SyntheticSplitSizes;
   /** Image width and height in pixels. Default 96. */
   imageSize?: number;
   /** JPEG quality. Default 90. */
@@ -56,12 +66,12 @@ export interface SyntheticOptions {
 export interface SyntheticManifest {
   generator: string;
   seed: number;
-  splits: SplitSizes;
+  splits: SyntheticSplitSizes;
   imageSize: number;
   quality: number;
 }
 
-export interface GenerateSummary {
+export interface SyntheticSummary {
   root: string;
   manifest: SyntheticManifest;
   images: number;
@@ -75,7 +85,7 @@ const fail = (message: string): never => {
 };
 
 /** Split sizes from the options: explicit sizes, or a total divided by fractions (train takes the rounding rest). */
-export function resolveSplitSizes(options: Pick<SyntheticOptions, "splits" | "images" | "fractions"> = {}): SplitSizes {
+export function syntheticSplitSizes(options: Pick<SyntheticOptions, "splits" | "images" | "fractions"> = {}): SyntheticSplitSizes {
   if (options.splits) {
     for (const split of SPLITS) {
       const n = options.splits[split];
@@ -84,9 +94,9 @@ export function resolveSplitSizes(options: Pick<SyntheticOptions, "splits" | "im
     if (SPLITS.every((s) => options.splits![s] === 0)) fail("splits must hold at least one image");
     return { train: options.splits.train, val: options.splits.val, test: options.splits.test };
   }
-  const total = options.images ?? DEFAULT_IMAGES;
+  const total = options.images ?? DEFAULT_SYNTHETIC_IMAGES;
   if (!Number.isInteger(total) || total < 1) fail(`images must be a positive integer, got ${total}`);
-  const f = options.fractions ?? DEFAULT_FRACTIONS;
+  const f = options.fractions ?? DEFAULT_SYNTHETIC_FRACTIONS;
   const sum = f.train + f.val + f.test;
   if (SPLITS.some((s) => !(f[s] >= 0)) || Math.abs(sum - 1) > 1e-6) {
     fail(`fractions must be non-negative and sum to 1, got ${JSON.stringify(f)}`);
@@ -97,14 +107,14 @@ export function resolveSplitSizes(options: Pick<SyntheticOptions, "splits" | "im
 }
 
 /** The manifest that these options produce (defaults filled in, validated). */
-export function resolveManifest(options: SyntheticOptions = {}): SyntheticManifest {
-  const seed = options.seed ?? DEFAULT_SEED;
-  const imageSize = options.imageSize ?? DEFAULT_IMAGE_SIZE;
-  const quality = options.quality ?? DEFAULT_JPEG_QUALITY;
+export function syntheticManifest(options: SyntheticOptions = {}): SyntheticManifest {
+  const seed = options.seed ?? DEFAULT_SYNTHETIC_SEED;
+  const imageSize = options.imageSize ?? DEFAULT_SYNTHETIC_IMAGE_SIZE;
+  const quality = options.quality ?? DEFAULT_SYNTHETIC_JPEG_QUALITY;
   if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) fail(`seed must be an integer in [0, 2^32), got ${seed}`);
   if (!Number.isInteger(imageSize) || imageSize < 16) fail(`imageSize must be an integer of at least 16, got ${imageSize}`);
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) fail(`quality must be an integer in 1..100, got ${quality}`);
-  return { generator: GENERATOR_VERSION, seed, splits: resolveSplitSizes(options), imageSize, quality };
+  return { generator: SYNTHETIC_GENERATOR_VERSION, seed, splits: syntheticSplitSizes(options), imageSize, quality };
 }
 
 /** One image of the dataset, before rendering. */
@@ -121,8 +131,8 @@ function planItems(manifest: SyntheticManifest): Item[] {
   for (const split of SPLITS) {
     for (let i = 0; i < manifest.splits[split]; i++) {
       imageId++;
-      const scene = sampleScene(createRng(deriveSeed(manifest.seed, imageId, 0)), imageId);
-      const captions = describeScene(scene, createRng(deriveSeed(manifest.seed, imageId, 1)));
+      const scene = sampleScene(imageRandom(manifest.seed, imageId, "scene"), imageId);
+      const captions = describeScene(scene, imageRandom(manifest.seed, imageId, "captions"));
       items.push({ split, scene, captions });
     }
   }
@@ -160,21 +170,21 @@ async function writeAnnotations(dir: string, manifest: SyntheticManifest, items:
       item.captions.map((caption) => ({ id: ++annotationId, image_id: item.scene.imageId, caption })),
     );
     const captionsFile: CocoCaptionsFile = { info, licenses: SYNTHETIC_LICENSES, images, annotations };
-    await fs.writeFile(path.join(dir, cocoPaths.captions(split)), JSON.stringify(captionsFile));
+    await fs.writeFile(path.join(dir, datasetLayout.captions(split)), JSON.stringify(captionsFile));
     if (split === "test") {
       const imageInfo: CocoCaptionsFile = { info, licenses: SYNTHETIC_LICENSES, images };
-      await fs.writeFile(path.join(dir, cocoPaths.testImageInfo), JSON.stringify(imageInfo));
+      await fs.writeFile(path.join(dir, datasetLayout.testImageInfo), JSON.stringify(imageInfo));
     }
-    await fs.writeFile(path.join(dir, cocoPaths.scenes(split)), JSON.stringify({ scenes: splitItems.map((item) => item.scene) }));
+    await fs.writeFile(path.join(dir, datasetLayout.scenes(split)), JSON.stringify({ scenes: splitItems.map((item) => item.scene) }));
   }
-  await fs.writeFile(path.join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  await fs.writeFile(path.join(dir, SYNTHETIC_MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return annotationId;
 }
 
 /** The manifest of the dataset at `root`, or null when there is none (or it cannot be read). */
-export async function readManifest(root: string): Promise<SyntheticManifest | null> {
+export async function readSyntheticManifest(root: string): Promise<SyntheticManifest | null> {
   try {
-    return JSON.parse(await fs.readFile(path.join(root, MANIFEST_FILE), "utf8")) as SyntheticManifest;
+    return JSON.parse(await fs.readFile(path.join(root, SYNTHETIC_MANIFEST_FILE), "utf8")) as SyntheticManifest;
   } catch {
     return null;
   }
@@ -189,8 +199,8 @@ async function assertReplaceable(root: string): Promise<void> {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
     throw error;
   }
-  if (entries.length > 0 && !entries.includes(MANIFEST_FILE)) {
-    fail(`refusing to overwrite ${root}: it is not empty and holds no ${MANIFEST_FILE}, so it is not a synthetic dataset`);
+  if (entries.length > 0 && !entries.includes(SYNTHETIC_MANIFEST_FILE)) {
+    fail(`refusing to overwrite ${root}: it is not empty and holds no ${SYNTHETIC_MANIFEST_FILE}, so it is not a synthetic dataset`);
   }
 }
 
@@ -207,9 +217,9 @@ async function swapInto(ready: string, root: string): Promise<void> {
 }
 
 /** Generate the dataset at `root` (replacing an older synthetic dataset there). */
-export async function generateSyntheticDataset(root: string, options: SyntheticOptions = {}): Promise<GenerateSummary> {
+export async function generateSyntheticDataset(root: string, options: SyntheticOptions = {}): Promise<SyntheticSummary> {
   const started = performance.now();
-  const manifest = resolveManifest(options);
+  const manifest = syntheticManifest(options);
   root = path.resolve(root);
   await assertReplaceable(root);
   await fs.mkdir(path.dirname(root), { recursive: true });
@@ -217,13 +227,13 @@ export async function generateSyntheticDataset(root: string, options: SyntheticO
   try {
     await fs.chmod(temp, 0o755); // mkdtemp makes it private (0700); the dataset is not
     await fs.mkdir(path.join(temp, "annotations"));
-    for (const split of SPLITS) await fs.mkdir(path.join(temp, cocoPaths.imageDir(split)), { recursive: true });
+    for (const split of SPLITS) await fs.mkdir(path.join(temp, datasetLayout.imageDir(split)), { recursive: true });
     const items = planItems(manifest);
     let done = 0;
     await forEachLimited(items, options.concurrency ?? 8, async ({ split, scene }) => {
       const bytes = await renderScene(scene, { size: manifest.imageSize, quality: manifest.quality });
       const image = cocoImage(split, scene.imageId, manifest.imageSize);
-      await fs.writeFile(path.join(temp, cocoPaths.imageDir(split), image.file_name), bytes);
+      await fs.writeFile(path.join(temp, datasetLayout.imageDir(split), image.file_name), bytes);
       options.onProgress?.(++done, items.length);
     });
     const captions = await writeAnnotations(temp, manifest, items);

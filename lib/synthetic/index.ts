@@ -1,13 +1,15 @@
 /**
  * The embedded synthetic dataset: random scenes of shapes, drawn with sharp and
  * described by five captions each, written in the MS COCO captions format.
+ *
+ * Names are chosen not to clash with lib/coco.ts, so lib/index.ts can `export *` both.
  */
 export * from "./scene";
 export * from "./relations";
-export { createRng, deriveSeed, type Rng } from "./prng";
+export { deriveSeed, imageRandom } from "./streams";
 export { sampleScene } from "./sample-scene";
 export { renderScene, sceneToSvg, COLOR_HEX, type RenderOptions } from "./render";
-export { describeScene, positionPhrase, CAPTIONS_PER_IMAGE, MIN_WORDS, MAX_WORDS } from "./describe";
-export * from "./coco-format";
+export { describeScene, positionPhrase, CAPTIONS_PER_IMAGE, MIN_CAPTION_WORDS, MAX_CAPTION_WORDS } from "./describe";
+export { cocoFileName, SYNTHETIC_GENERATOR_VERSION } from "./coco-format";
 export * from "./generate";
 export * from "./ensure";
