@@ -52,7 +52,7 @@ async function generateJpegs(count: number): Promise<string[]> {
   for (let i = 0; i < count; i++) {
     const file = path.join(dir, `image-${i}.jpg`);
     const noise = { type: "gaussian" as const, mean: 90 + (i % 5) * 20, sigma: 60 };
-    await sharp({ create: { width: 640, height: 480, channels: 3, noise } })
+    await sharp({ create: { width: 640, height: 480, channels: 3, background: "#000", noise } })
       .blur(0.7)
       .jpeg({ quality: 90 })
       .toFile(file);
