@@ -1,0 +1,152 @@
+/**
+ * The COCO caption evaluation end to end: a results file against reference captions.
+ *
+ * Mirrors pycocoevalcap's COCOEvalCap.evaluate(): only the images that have a result are
+ * scored; references and results are tokenised with the PTB tokenizer; then BLEU-1..4,
+ * ROUGE-L and CIDEr-D are computed and reported under the official key names. METEOR and
+ * SPICE (Java tools) are not computed.
+ *
+ * Results format (what training and `npm run caption -- --results` write):
+ *   [{ "image_id": 42, "caption": "a dog on a couch" }, ...]   one entry per image.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { type CocoCaptionIndex, parseCaptions } from "../coco";
+import { bleu } from "./bleu";
+import { type Candidates, type References } from "./captions";
+import { ciderD } from "./cider";
+import { ptbTokenize } from "./ptb-tokenize";
+import { rouge } from "./rouge";
+
+/** The official metric names, in the order the COCO evaluation prints them. */
+export const METRIC_NAMES = ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"] as const;
+export type MetricName = (typeof METRIC_NAMES)[number];
+export type CocoScores = Record<MetricName, number>;
+
+export interface Evaluation {
+  /** Corpus scores. */
+  scores: CocoScores;
+  /**
+   * Per image id (as a string): ROUGE_L and CIDEr as pycocoevalcap gives them per image
+   * (CIDEr with the document frequencies of the whole evaluated set); Bleu_n is the
+   * corpus formula applied to that image alone.
+   */
+  perImage: Map<string, CocoScores>;
+}
+
+/** One entry of a COCO results file. */
+export interface CocoResult {
+  image_id: number;
+  caption: string;
+}
+
+/** Scores candidates against references, both already tokenised (the fixture's case). */
+export function scoreTokenized(refs: References, candidates: Candidates): Evaluation {
+  const b = bleu(refs, candidates);
+  const r = rouge(refs, candidates);
+  const c = ciderD(refs, candidates);
+  const scoresOf = (bleus: number[], rougeL: number, cider: number): CocoScores => ({
+    Bleu_1: bleus[0],
+    Bleu_2: bleus[1],
+    Bleu_3: bleus[2],
+    Bleu_4: bleus[3],
+    ROUGE_L: rougeL,
+    CIDEr: cider,
+  });
+  const perImage = new Map<string, CocoScores>();
+  for (const id of candidates.keys()) {
+    perImage.set(id, scoresOf(b.perImage.get(id)!, r.perImage.get(id)!, c.perImage.get(id)!));
+  }
+  return { scores: scoresOf(b.scores, r.score, c.score), perImage };
+}
+
+/** Describes a JSON value briefly for an error message. */
+function describe(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text === undefined ? String(value) : text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** Checks that `value` is a COCO results list; errors name the file, the entry and the field. */
+export function parseResults(value: unknown, file: string): CocoResult[] {
+  if (!Array.isArray(value)) {
+    throw new Error(`${file}: a results file must be a JSON array of {"image_id", "caption"}, got ${describe(value)}`);
+  }
+  if (value.length === 0) throw new Error(`${file}: the results list is empty`);
+  const firstEntry = new Map<number, number>();
+  return value.map((entry: unknown, i) => {
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+      throw new Error(`${file}: entry ${i}: expected an object {"image_id", "caption"}, got ${describe(entry)}`);
+    }
+    const { image_id: imageId, caption } = entry as Record<string, unknown>;
+    if (typeof imageId !== "number" || !Number.isInteger(imageId)) {
+      throw new Error(`${file}: entry ${i}: "image_id" must be an integer, got ${describe(imageId)}`);
+    }
+    if (typeof caption !== "string") {
+      throw new Error(`${file}: entry ${i}: "caption" must be a string, got ${describe(caption)}`);
+    }
+    const first = firstEntry.get(imageId);
+    if (first !== undefined) {
+      throw new Error(`${file}: entry ${i}: image_id ${imageId} already has a caption (entry ${first}); one caption per image`);
+    }
+    firstEntry.set(imageId, i);
+    return { image_id: imageId, caption };
+  });
+}
+
+/** The reference captions of a parsed COCO captions file: image id → captions (raw text); images without captions left out. */
+export function referenceCaptions(index: CocoCaptionIndex): Map<string, string[]> {
+  const refs = new Map<string, string[]>();
+  for (const [imageId, captions] of index.captionsByImageId) {
+    if (captions.length > 0) refs.set(String(imageId), captions.map((c) => c.caption));
+  }
+  return refs;
+}
+
+/**
+ * Scores results against raw reference captions: only the images with a result are
+ * scored, and a result for an image without references is an error. Both sides are
+ * tokenised with the PTB tokenizer first.
+ */
+export function evaluateResults(
+  references: ReadonlyMap<string, readonly string[]>,
+  results: readonly CocoResult[],
+  names: { results: string; refs: string } = { results: "results", refs: "references" },
+): Evaluation {
+  const refs = new Map<string, string[]>();
+  const candidates = new Map<string, string>();
+  results.forEach((result, i) => {
+    const key = String(result.image_id);
+    const imageRefs = references.get(key);
+    if (imageRefs === undefined) {
+      throw new Error(`${names.results}: entry ${i}: image_id ${key} has no reference captions in ${names.refs}`);
+    }
+    refs.set(key, imageRefs.map(ptbTokenize));
+    candidates.set(key, ptbTokenize(result.caption));
+  });
+  return scoreTokenized(refs, candidates);
+}
+
+/** Reads a text file, naming the file when it cannot. */
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new Error(`${file}: cannot read: ${(error as Error).message}`);
+  }
+}
+
+/** Parses JSON text, naming the file when it cannot. */
+function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${file}: not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** `npm run eval` in one call: a COCO captions file and a results file → scores. */
+export function evaluateFiles(refsFile: string, resultsFile: string): Evaluation {
+  const references = referenceCaptions(parseCaptions(readText(refsFile), refsFile, path.dirname(refsFile)));
+  const results = parseResults(parseJson(readText(resultsFile), resultsFile), resultsFile);
+  return evaluateResults(references, results, { results: resultsFile, refs: refsFile });
+}
