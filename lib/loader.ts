@@ -20,10 +20,8 @@
 import { Random, type RandomState } from "./random";
 import { LengthBucketSampler, PaddedSampler, SequentialSampler, lengthBuckets, type BatchSampler, type SamplerState } from "./sampler";
 import { ImageError } from "./transforms";
-
-/** Special token ids, as lib/vocabulary.ts defines them (PLAN.md). Padding uses END, always with a mask. */
-const START = 0;
-const END = 1;
+// Padding uses END, always with a mask (PLAN.md).
+import { END, START } from "./vocabulary";
 
 /** Tries at most this many replacement captions for one example whose image is bad. */
 const MAX_REPLACEMENT_TRIES = 50;

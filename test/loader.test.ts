@@ -6,6 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CaptionLoader, type Batch, type CaptionPair, type ImageSource, type LoaderOptions } from "../lib/loader";
 import { Random } from "../lib/random";
 import { ImageError, evalTransform, trainTransform, transformSource } from "../lib/transforms";
+import { Vocabulary } from "../lib/vocabulary";
 
 const SAMPLE = path.resolve(__dirname, "../../shared/coco-sample");
 const skipCoco = fs.existsSync(SAMPLE) ? undefined : "../shared/coco-sample not found";
@@ -208,7 +209,7 @@ test("images mode, skip: a bad image's rows are dropped and counted", async () =
   assert.deepEqual(l.skipped, [{ imageId: 102, file: "img/102.jpg", reason: "corrupt or truncated image (test)" }]);
 });
 
-test("real COCO photos through the train transform, with a missing file skipped", { skip: skipCoco }, async () => {
+test("real COCO photos and the real Vocabulary, images mode, with a missing file skipped", { skip: skipCoco }, async () => {
   const annotations = JSON.parse(fs.readFileSync(path.join(SAMPLE, "annotations/captions_val2014_sample.json"), "utf8"));
   const files = new Map<number, string>(
     annotations.images.map((im: { id: number; file_name: string }) => [im.id, path.join(SAMPLE, "images/val2014", im.file_name)]),
@@ -220,9 +221,10 @@ test("real COCO photos through the train transform, with a missing file skipped"
   const missing = captions[0].imageId;
   files.set(missing, path.join(SAMPLE, "images/val2014/does-not-exist.jpg"));
   const config = trainTransform({ resize: 72, crop: 64 });
+  const vocab = Vocabulary.build(captions.map((c) => c.caption), { threshold: 1 });
   const l = new CaptionLoader({
     captions,
-    vocab: wordVocab(),
+    vocab,
     source: transformSource((id) => files.get(id)!, config),
     imageShape: [64, 64, 3],
     batchSize: 60,
@@ -235,6 +237,10 @@ test("real COCO photos through the train transform, with a missing file skipped"
   assert.ok(!batch.imageIds.includes(missing));
   assert.deepEqual(l.skipped.map((s) => [s.imageId, s.reason]), [[missing, "file not found"]]);
   assert.ok(batch.images.every(Number.isFinite));
+  // The real Vocabulary plugs in: row 0 reads back as its caption.
+  const row = batch.tokens.subarray(0, batch.time);
+  assert.equal(vocab.clean(row), vocab.clean(vocab.encode(captions[batch.captionIndices[0]].caption)));
+  assert.ok(vocab.clean(row).split(" ").length >= 5);
   // Evaluation pixels never depend on the seed.
   const evalSource = transformSource((id) => files.get(id)!, evalTransform({ resize: 72, crop: 64 }));
   const id = captions[5].imageId;
