@@ -62,7 +62,8 @@ export interface LoaderOptions {
   /**
    * "images" mode: batch rows per image, one per caption, at most this many (default 1;
    * Infinity = all its captions, for validation loss; 0 = no captions, for captioning).
-   * An image without captions gets one row with no tokens. Its data is decoded once per row group.
+   * An image without captions gets one row with no tokens. Each image is read once and its
+   * data copied into each of its rows.
    */
   captionsPerImage?: number;
   /** Batches prepared ahead of the one being consumed (default 2). */
@@ -178,9 +179,9 @@ interface Loaded {
   data: Float32Array;
 }
 
-function checkCount(name: string, value: number, min: number): void {
-  if (!(Number.isInteger(value) || value === Infinity) || value < min) {
-    throw new Error(`CaptionLoader: ${name} must be an integer ≥ ${min}, got ${value}`);
+function checkCount(name: string, value: number, min: number, infinityAllowed = false): void {
+  if (!(Number.isInteger(value) || (infinityAllowed && value === Infinity)) || value < min) {
+    throw new Error(`CaptionLoader: ${name} must be an integer ≥ ${min}${infinityAllowed ? " or Infinity" : ""}, got ${value}`);
   }
 }
 
@@ -216,7 +217,7 @@ export class CaptionLoader {
     this.prefetch = options.prefetch ?? 2;
     checkCount("prefetch", this.prefetch, 0);
     checkCount("concurrency", options.concurrency ?? 2, 1);
-    checkCount("captionsPerImage", options.captionsPerImage ?? 1, 0);
+    checkCount("captionsPerImage", options.captionsPerImage ?? 1, 0, true);
     if (imageShape.length === 0 || !imageShape.every((d) => Number.isInteger(d) && d > 0)) {
       throw new Error(`CaptionLoader: imageShape must be positive integers, got [${imageShape.join(", ")}]`);
     }

@@ -166,6 +166,7 @@ test("throw mode fails the batch with the ImageError; other errors are never ski
     throw new Error("feature cache is missing image 3");
   };
   await assert.rejects(loader({ source: broken, onBadImage: "skip" }).next(), /feature cache is missing/);
+  assert.throws(() => loader({ source: broken, prefetch: Infinity }), /prefetch must be an integer ≥ 0, got Infinity/);
   const wrongSize: ImageSource = async () => new Float32Array(3);
   await assert.rejects(loader({ source: wrongSize }).next(), /gave 3 values for image \d+, expected 2/);
 });
