@@ -8,15 +8,17 @@
  * generated 640×480 JPEGs in a temp folder. Two implementations of crop + flip:
  *   "raw":     lib/transforms.ts — sharp decodes and resizes, one JS loop crops, flips, normalises;
  *   "extract": sharp crops and flips (extract + flop) after a metadata read, JS only normalises.
- * The second exists only here, to justify the choice of the first.
+ * The second exists only here, to justify the choice of the first. A third line, "loader",
+ * is the raw transform inside a CaptionLoader (batches of 16, prefetch 2): its overhead.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
+import { CaptionLoader } from "../lib/loader";
 import { Random } from "../lib/random";
-import { ALPHA_BACKGROUND, trainTransform, transformImage, type TransformConfig } from "../lib/transforms";
+import { ALPHA_BACKGROUND, trainTransform, transformImage, transformSource, type TransformConfig } from "../lib/transforms";
 
 type Transform = (file: string, config: TransformConfig, rng: Random) => Promise<Float32Array>;
 
@@ -61,18 +63,58 @@ async function generateJpegs(count: number): Promise<string[]> {
   return files;
 }
 
-/** Images per second of `transform` over `files` × `rounds`, with `concurrency` jobs at once. */
-async function measure(transform: Transform, files: string[], rounds: number, concurrency: number): Promise<number> {
+/** Throughput of `images` images processed by `run`: wall-clock rate and CPU time per image. */
+interface Rate {
+  imagesPerSecond: number;
+  /** CPU time of this process (JS and libvips threads) per image: steadier than wall time on a shared machine. */
+  cpuMsPerImage: number;
+}
+
+async function timed(images: number, run: () => Promise<void>): Promise<Rate> {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await run();
+  const { user, system } = process.cpuUsage(cpu);
+  return { imagesPerSecond: images / ((performance.now() - started) / 1000), cpuMsPerImage: (user + system) / 1000 / images };
+}
+
+/** `transform` over `files` × `rounds`, with `concurrency` jobs at once. */
+function measure(transform: Transform, files: string[], rounds: number, concurrency: number): Promise<Rate> {
   const config = trainTransform();
   const rng = new Random(0);
   const work = Array.from({ length: rounds }, () => files).flat();
   let next = 0;
-  const started = performance.now();
   const worker = async () => {
     while (next < work.length) await transform(work[next++], config, rng);
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return work.length / ((performance.now() - started) / 1000);
+  return timed(work.length, async () => {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  });
+}
+
+/**
+ * The raw transform inside a CaptionLoader (batches of 16, prefetch 2) with an idle consumer:
+ * the transform's rate minus the loader's overhead. "images" mode, one pass over `files` ×
+ * `rounds`: it stops reading ahead at the end of the pass, so no decoding is left running
+ * to slow down the next measurement.
+ */
+function measureLoader(files: string[], rounds: number, concurrency: number): Promise<Rate> {
+  const work = Array.from({ length: rounds }, () => files).flat();
+  const loader = new CaptionLoader({
+    captions: [],
+    imageIds: work.map((_, imageId) => imageId),
+    vocab: { encode: () => [0, 1] }, // no captions are read
+    source: transformSource((id) => work[id], trainTransform()),
+    imageShape: [224, 224, 3],
+    batchSize: 16,
+    seed: 0,
+    mode: "images",
+    captionsPerImage: 0,
+    concurrency,
+  });
+  return timed(work.length, async () => {
+    for await (const _batch of loader.epoch());
+  });
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -114,18 +156,33 @@ async function main() {
     console.log(`raw vs extract on the same crop: |difference| max ${diff.max.toFixed(3)}, mean ${diff.mean.toFixed(4)} (normalised units)`);
     console.log(`libvips threads per job: ${sharp.concurrency()}, CPU cores: ${os.availableParallelism()}, load average: ${os.loadavg()[0].toFixed(1)}`);
     console.log(`median of ${values.repeats} runs (min..max), ${values.rounds} pass(es) over each set per run`);
+    console.log("CPU-ms/image: CPU time of this process per image, the steadier figure when other processes share the cores");
   }
   for (const [set, files] of Object.entries(sets)) {
     for (const transform of Object.values(TRANSFORMS)) for (const file of files.slice(0, 4)) await transform(file, trainTransform(), new Random(0)); // warm up
     for (const concurrency of [1, 2]) {
       // Methods interleaved run by run, so that load from other processes hits both alike.
-      const runs: Record<string, number[]> = { raw: [], extract: [] };
+      const runs: Record<string, Rate[]> = { raw: [], extract: [], loader: [] };
       for (let r = 0; r < Number(values.repeats); r++) {
         for (const [method, transform] of Object.entries(TRANSFORMS)) runs[method].push(await measure(transform, files, Number(values.rounds), concurrency));
+        runs.loader.push(await measureLoader(files, Number(values.rounds), concurrency));
       }
       for (const [method, rates] of Object.entries(runs)) {
-        const result = { name: "train_transform", set, method, concurrency, images: files.length, imagesPerSecond: +median(rates).toFixed(1), min: +Math.min(...rates).toFixed(1), max: +Math.max(...rates).toFixed(1) };
-        const line = `${set.padEnd(18)} ${method.padEnd(8)} ${concurrency} job(s): ${result.imagesPerSecond} images/s (${result.min}..${result.max})`;
+        const perSecond = rates.map((r) => r.imagesPerSecond);
+        const result = {
+          name: "train_transform",
+          set,
+          method,
+          concurrency,
+          images: files.length,
+          imagesPerSecond: +median(perSecond).toFixed(1),
+          min: +Math.min(...perSecond).toFixed(1),
+          max: +Math.max(...perSecond).toFixed(1),
+          cpuMsPerImage: +median(rates.map((r) => r.cpuMsPerImage)).toFixed(2),
+        };
+        const line =
+          `${set.padEnd(18)} ${method.padEnd(8)} ${concurrency} job(s): ${String(result.imagesPerSecond).padStart(5)} images/s ` +
+          `(${result.min}..${result.max}), ${result.cpuMsPerImage} CPU-ms/image`;
         console.log(values.json ? JSON.stringify(result) : line);
       }
     }
