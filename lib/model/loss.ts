@@ -63,7 +63,8 @@ export function maskedCrossEntropy(logits: tf.Tensor3D, targets: tf.Tensor2D, ma
     return {
       value: tf.neg(tf.sum(tf.mul(logProb, weights))),
       gradFunc: (dy: tf.Tensor, [p, w, savedIds]: tf.Tensor[]) => {
-        const oneHot = tf.oneHot(savedIds as tf.Tensor1D, vocab, 1, 0, "float32"); // [rows, vocab]
+        // oneHot as int32, then cast: wasm's OneHot ignores a float32 dtype (writes int bit patterns).
+        const oneHot = tf.cast(tf.oneHot(savedIds as tf.Tensor1D, vocab), "float32"); // [rows, vocab]
         return tf.mul(tf.sub(p, oneHot), tf.mul(tf.reshape(w, [rows, 1]), dy)); // [rows, vocab]
       },
     };

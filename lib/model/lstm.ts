@@ -87,27 +87,25 @@ function initLayer(name: string, inputSize: number, hidden: number, seed: number
  *   zx: [time, batch, 4*hidden]  (x·W + b for every step)
  *   u:  [hidden, 4*hidden]
  *   returns hs: [time, batch, hidden]
+ *
+ * The backward pass needs, per step, h, c and the four gates. They are saved as separate
+ * [batch, hidden] tensors rather than stacked: taking a stacked tensor apart again costs a copy
+ * per step (on wasm, a copy of the whole stack per step).
  */
 const recurrence = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [zx, u, save] = args as [tf.Tensor3D, tf.Tensor2D, tf.GradSaveFunc];
-  const zs = tf.unstack(zx); // time × [batch, 4*hidden]
-  const hs: tf.Tensor[] = [];
-  const cs: tf.Tensor[] = [];
-  const gates: tf.Tensor[] = [];
-  let prev: CellOutput | null = null;
-  for (const zxt of zs) {
-    const z = prev ? tf.add(zxt, tf.matMul(prev.h, u)) : zxt;
-    prev = cell(z, prev ? prev.c : null);
-    hs.push(prev.h);
-    cs.push(prev.c);
-    gates.push(tf.concat(prev.gates, 1)); // [batch, 4*hidden]
+  const steps: CellOutput[] = [];
+  for (const zxt of tf.unstack(zx)) {
+    const prev = steps.at(-1);
+    const z = prev ? tf.add(zxt, tf.matMul(prev.h, u)) : zxt; // [batch, 4*hidden]
+    steps.push(cell(z, prev ? prev.c : null));
   }
-  const hsAll = tf.stack(hs); // [time, batch, hidden]
-  const csAll = tf.stack(cs); // [time, batch, hidden]
-  const gatesAll = tf.stack(gates); // [time, batch, 4*hidden]
-  save([hsAll, csAll, gatesAll, u]);
-  return { value: hsAll, gradFunc: recurrenceGrad };
+  save([u, ...steps.flatMap((s) => [s.h, s.c, ...s.gates])]);
+  return { value: tf.stack(steps.map((s) => s.h)), gradFunc: recurrenceGrad };
 });
+
+/** How many tensors `recurrence` saves per step: h, c, i, f, g, o. */
+const SAVED_PER_STEP = 6;
 
 /**
  * Backpropagation through time for `recurrence`. Walking back from the last step, with dh and dc
@@ -121,39 +119,40 @@ const recurrence = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
  * and dU = Σ_t h_{t-1}ᵀ·dz_t, computed as one product over all steps at the end.
  */
 function recurrenceGrad(dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] {
-  const [hsAll, csAll, gatesAll, u] = saved;
-  const [time, batch, hidden] = hsAll.shape;
-  const dhs = tf.unstack(dy); // time × [batch, hidden]: gradient from above
-  const cs = tf.unstack(csAll);
-  const gates = tf.unstack(gatesAll);
+  const [u, ...perStep] = saved;
+  const time = perStep.length / SAVED_PER_STEP;
+  const at = (t: number) => {
+    const [h, c, i, f, g, o] = perStep.slice(SAVED_PER_STEP * t, SAVED_PER_STEP * (t + 1));
+    return { h, c, i, f, g, o };
+  };
+  const dhs = tf.unstack(dy); // time × [batch, hidden]: the gradient from the layers above
   // Transposed once, explicitly: matMul's transpose flags are 10-20x slower on wasm.
   const uT = tf.transpose(u); // [4*hidden, hidden]
   const dzs: tf.Tensor[] = new Array(time);
   let dhNext: tf.Tensor | null = null;
   let dcNext: tf.Tensor | null = null;
   for (let t = time - 1; t >= 0; t--) {
-    const [i, f, g, o] = tf.split(gates[t], 4, 1);
+    const { c, i, f, g, o } = at(t);
     const dh = dhNext ? tf.add(dhs[t], dhNext) : dhs[t];
-    const tanhC = tf.tanh(cs[t]);
+    const tanhC = tf.tanh(c);
     const dcFromH = tf.mul(tf.mul(dh, o), tf.sub(1, tf.square(tanhC)));
     const dc: tf.Tensor = dcNext ? tf.add(dcNext, dcFromH) : dcFromH;
     const dzi = tf.mul(tf.mul(dc, g), tf.mul(i, tf.sub(1, i)));
     const dzg = tf.mul(tf.mul(dc, i), tf.sub(1, tf.square(g)));
     const dzo = tf.mul(tf.mul(dh, tanhC), tf.mul(o, tf.sub(1, o)));
     // At t = 0 the previous cell state is zero, so f had no effect: its gradient is zero.
-    const dzf = t > 0 ? tf.mul(tf.mul(dc, cs[t - 1]), tf.mul(f, tf.sub(1, f))) : tf.zerosLike(f);
+    const dzf = t > 0 ? tf.mul(tf.mul(dc, at(t - 1).c), tf.mul(f, tf.sub(1, f))) : tf.zerosLike(f);
     dzs[t] = tf.concat([dzi, dzf, dzg, dzo], 1); // [batch, 4*hidden]
     if (t > 0) {
       dhNext = tf.matMul(dzs[t], uT); // [batch, hidden]
       dcNext = tf.mul(dc, f);
     }
   }
-  const dzx = tf.stack(dzs); // [time, batch, 4*hidden]
+  const dzx = tf.reshape(tf.concat(dzs), [time, ...dzs[0].shape]); // [time, batch, 4*hidden]
   if (time === 1) return [dzx, tf.zerosLike(u)]; // one step from the zero state never touches U
   // dU = Σ_{t≥1} h_{t-1}ᵀ · dz_t, as one [hidden, (time-1)*batch] x [(time-1)*batch, 4*hidden] product.
-  const hPrev = tf.reshape(tf.slice(hsAll, [0, 0, 0], [time - 1, batch, hidden]), [(time - 1) * batch, hidden]);
-  const dzLater = tf.reshape(tf.slice(dzx, [1, 0, 0], [time - 1, batch, 4 * hidden]), [(time - 1) * batch, 4 * hidden]);
-  const du = tf.matMul(tf.transpose(hPrev), dzLater); // [hidden, 4*hidden]
+  const hPrev = tf.concat(Array.from({ length: time - 1 }, (_, t) => at(t).h)); // [(time-1)*batch, hidden]
+  const du = tf.matMul(tf.transpose(hPrev), tf.concat(dzs.slice(1))); // [hidden, 4*hidden]
   return [dzx, du];
 }
 

@@ -1,0 +1,283 @@
+/**
+ * Speed of the decoder: a training step and captioning.
+ *
+ *   npm run bench -- [--json] [--backend wasm|cpu|node|node-gpu] [--repeats N] [--no-torch] [--no-caption]
+ *
+ * Prints one line per figure (one JSON object per line with --json):
+ *
+ * - `train_step`: one training step of the original's configuration (embed 512, hidden 512,
+ *   batch 32, captions of 13 tokens, vocabulary 8,900). The image embedding is a given tensor,
+ *   so this is the decoder's step alone: forward, masked cross-entropy, backward, clipping, Adam.
+ *   `ms` is the median wall time of `--repeats` steps after warm-up. `matmul_ms` is what the
+ *   step's matrix products alone take on this backend: the same 31 products (forward and
+ *   backward, shapes in stepMatMuls), run as plain matMuls on fresh operands in the same
+ *   process, interleaved with the steps so that both see the same machine load. `ratio_to_matmul` = ms / matmul_ms: the cost
+ *   of everything else (gates, softmax, transposes, gather, Adam...). When Debian's python3-torch
+ *   is installed, `torch_ms` is the same step in PyTorch on one thread (scripts/bench_torch.py).
+ *   The `cpu_` figures are process CPU time, steadier than wall time on a shared machine.
+ * - `caption`: greedy and beam-3 captioning of a batch of images, ms per image. The weights are
+ *   untrained, so captions rarely end early: close to the worst case of `maxLength` steps.
+ */
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs";
+import { BACKEND_KINDS, BackendKind, initBackend } from "../lib/backend";
+import { DecoderRNN } from "../lib/model/decoder";
+import { maskedCrossEntropy } from "../lib/model/loss";
+import { trainStep } from "../lib/model/train-step";
+import { beamSearchCaptions, greedyCaptions } from "../lib/sample";
+
+const USAGE = "usage: npm run bench -- [--json] [--backend KIND] [--repeats N] [--no-torch] [--no-caption]";
+
+/** The original's configuration (Show and Tell as trained in the PyTorch tutorial it follows). */
+const CONFIG = { batch: 32, length: 13, vocab: 8900, embed: 512, hidden: 512 };
+const WARMUP = 2;
+const CAPTION_BATCH = 16;
+const MAX_CAPTION_LENGTH = 20;
+const PYTHON = "/usr/bin/python3"; // Debian's, with python3-torch (not the python3 on PATH)
+
+/** Wall and CPU milliseconds of one call. */
+interface Timing {
+  ms: number;
+  cpuMs: number;
+}
+
+function timeOnce(f: () => void): Timing {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  f();
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Something to time: `run` is timed; `prepare`, if given, runs untimed before each call. */
+interface Timed {
+  run: () => void;
+  prepare?: () => void;
+}
+
+/** Runs the entries in turn, `warmup + repeats` rounds, and returns each one's median timing. */
+function interleaved(entries: Timed[], repeats: number): Timing[] {
+  const runs: Timing[][] = entries.map(() => []);
+  for (let round = 0; round < WARMUP + repeats; round++) {
+    entries.forEach(({ run, prepare }, i) => {
+      prepare?.();
+      const t = timeOnce(run);
+      if (round >= WARMUP) runs[i].push(t);
+    });
+  }
+  return runs.map((ts) => ({ ms: median(ts.map((t) => t.ms)), cpuMs: median(ts.map((t) => t.cpuMs)) }));
+}
+
+/** One matrix product of the step, [m, k] x [k, n], repeated `times` with the same right operand. */
+interface MatMulShape {
+  m: number;
+  k: number;
+  n: number;
+  times: number;
+}
+
+/**
+ * Every matrix product of one training step. T = length steps, B = batch, N = B·(T − 1) scored
+ * outputs, E = embed, H = hidden, V = vocabulary. The per-step products of the recurrence share
+ * their right operand (U forward, Uᵀ backward), as in the step.
+ */
+function stepMatMuls(): MatMulShape[] {
+  const { batch: B, length: T, vocab: V, embed: E, hidden: H } = CONFIG;
+  const N = B * (T - 1);
+  return [
+    // forward
+    { m: T * B, k: E, n: 4 * H, times: 1 }, // input projections of all steps
+    { m: B, k: H, n: 4 * H, times: T - 1 }, // h·U per step (step 0 starts from the zero state)
+    { m: N, k: H, n: V, times: 1 }, // output layer for all steps
+    // backward
+    { m: N, k: V, n: H, times: 1 }, // output layer: d hidden
+    { m: H, k: N, n: V, times: 1 }, // output layer: d kernel
+    { m: B, k: 4 * H, n: H, times: T - 1 }, // dz·Uᵀ per step
+    { m: H, k: (T - 1) * B, n: 4 * H, times: 1 }, // dU over all steps
+    { m: T * B, k: 4 * H, n: E, times: 1 }, // input projection: d inputs
+    { m: E, k: T * B, n: 4 * H, times: 1 }, // input projection: d kernel
+  ];
+}
+
+/**
+ * The step's products as plain matMuls. Each round gets fresh copies of the operands (untimed),
+ * because in training every right operand is new at every step (the weights change, the
+ * gradients are new) and wasm's XNNPACK matMul repacks a new right operand on each call: reusing
+ * the same tensors would time a packed-weights cache that training never hits.
+ */
+function matMulBaseline(): { timed: Timed; count: number; dispose: () => void } {
+  const sources = stepMatMuls().map(({ m, k, n, times }) => ({ a: tf.randomNormal([m, k]), b: tf.randomNormal([k, n]), times }));
+  let operands: { a: tf.Tensor; b: tf.Tensor; times: number }[] = [];
+  const release = () => operands.forEach(({ a, b }) => tf.dispose([a, b]));
+  const timed: Timed = {
+    prepare: () => {
+      release();
+      operands = sources.map(({ a, b, times }) => ({ a: tf.clone(a), b: tf.clone(b), times }));
+    },
+    run: () => {
+      for (const { a, b, times } of operands) for (let i = 0; i < times; i++) tf.matMul(a, b).dispose();
+    },
+  };
+  const count = sources.reduce((sum, s) => sum + s.times, 0);
+  return { timed, count, dispose: () => (release(), sources.forEach(({ a, b }) => tf.dispose([a, b]))) };
+}
+
+/** Random tokens [<start>, w..., <end>] of the configured length, all real (mask of ones). */
+function batchTensors() {
+  const { batch, length, vocab, embed } = CONFIG;
+  return tf.tidy(() => {
+    const words = tf.randomUniform([batch, length - 2], 3, vocab, "int32", 7);
+    const tokens = tf.concat([tf.zeros([batch, 1], "int32"), words, tf.ones([batch, 1], "int32")], 1) as tf.Tensor2D;
+    return { images: tf.randomNormal([batch, embed], 0, 1, "float32", 8) as tf.Tensor2D, tokens, mask: tf.onesLike(tokens).toFloat() as tf.Tensor2D };
+  });
+}
+
+/** The `train_step` figures. */
+function benchTrainStep(backend: string, repeats: number, torch: boolean): Record<string, unknown> {
+  const { batch, length, vocab, embed, hidden } = CONFIG;
+  const decoder = new DecoderRNN({ vocabSize: vocab, embedSize: embed, hiddenSize: hidden, numLayers: 1, dropout: 0 });
+  const { images, tokens, mask } = batchTensors();
+  const optimizer = tf.train.adam(1e-3);
+  const step = () => void trainStep({ decoder, embedImages: () => images, tokens, mask, optimizer, clipNorm: 5 });
+  const matmuls = matMulBaseline();
+  // Where the time goes: the forward pass alone (with the loss), and forward + backward.
+  const lossOf = () => maskedCrossEntropy(decoder.forward(images, tokens), tf.slice(tokens, [0, 1], [batch, length - 1]), tf.slice(mask, [0, 1], [batch, length - 1]));
+  const forward = () => tf.tidy(() => void lossOf().dataSync());
+  const gradients = () => {
+    const { value, grads } = tf.variableGrads(lossOf, decoder.variables);
+    tf.dispose([value, grads]);
+  };
+  // Fresh weights before each timed phase, as after an update (see matMulBaseline on why it matters).
+  const prepare = () => refreshWeights(decoder);
+  const [stepT, matmulT, forwardT, gradientsT] = interleaved(
+    [{ run: step }, matmuls.timed, { run: forward, prepare }, { run: gradients, prepare }],
+    repeats,
+  );
+  const result: Record<string, unknown> = {
+    name: "train_step",
+    backend,
+    config: { ...CONFIG, layers: 1 },
+    image_embedding: "given tensor: the decoder's step alone",
+    ms: round(stepT.ms),
+    matmul_ms: round(matmulT.ms),
+    ratio_to_matmul: round(stepT.ms / matmulT.ms, 2),
+    cpu_ms: round(stepT.cpuMs),
+    matmul_cpu_ms: round(matmulT.cpuMs),
+    cpu_ratio_to_matmul: round(stepT.cpuMs / matmulT.cpuMs, 2),
+    forward_ms: round(forwardT.ms),
+    backward_ms: round(gradientsT.ms - forwardT.ms),
+    update_ms: round(stepT.ms - gradientsT.ms),
+    matmuls: matmuls.count,
+  };
+  if (torch) Object.assign(result, torchFigures(repeats, stepT));
+  tf.dispose([images, tokens, mask]);
+  matmuls.dispose();
+  optimizer.dispose();
+  decoder.dispose();
+  return result;
+}
+
+/** Gives every weight a new copy of its values: what an optimiser update does to the tensors. */
+function refreshWeights(decoder: DecoderRNN): void {
+  for (const v of decoder.variables) {
+    const copy = tf.clone(v);
+    v.assign(copy);
+    copy.dispose();
+  }
+}
+
+/** Whether Debian's python3-torch can be imported. */
+function torchAvailable(): boolean {
+  return spawnSync(PYTHON, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
+}
+
+/** Runs scripts/bench_torch.py and compares; an error is reported in the figures, not thrown. */
+function torchFigures(repeats: number, ours: Timing): Record<string, unknown> {
+  const script = path.join(__dirname, "bench_torch.py");
+  const args = Object.entries({ ...CONFIG, warmup: WARMUP, repeats }).flatMap(([k, v]) => [`--${k}`, String(v)]);
+  const run = spawnSync(PYTHON, [script, ...args], { encoding: "utf8", timeout: 120_000 });
+  if (run.status !== 0) return { torch_error: (run.stderr || String(run.error)).trim().split("\n").slice(-1)[0] };
+  const torch = JSON.parse(run.stdout.trim().split("\n").slice(-1)[0]) as { torch: string; ms: number; cpu_ms: number };
+  return {
+    torch_ms: round(torch.ms),
+    ratio_to_torch: round(ours.ms / torch.ms, 2),
+    torch_cpu_ms: round(torch.cpu_ms),
+    cpu_ratio_to_torch: round(ours.cpuMs / torch.cpu_ms, 2),
+    torch_version: torch.torch,
+  };
+}
+
+/** The `caption` figures: greedy and beam-3 over one batch of image embeddings. */
+function benchCaption(backend: string, repeats: number): Record<string, unknown> {
+  const { vocab, embed, hidden } = CONFIG;
+  const decoder = new DecoderRNN({ vocabSize: vocab, embedSize: embed, hiddenSize: hidden, numLayers: 1, dropout: 0 });
+  const images = tf.randomNormal([CAPTION_BATCH, embed], 0, 1, "float32", 9) as tf.Tensor2D;
+  const text = { clean: (ids: number[]) => ids.join(" ") };
+  const options = { maxLength: MAX_CAPTION_LENGTH };
+  const reps = Math.max(1, Math.ceil(repeats / 2)); // a batch of captions takes seconds: fewer rounds
+  const [greedyT, beamT] = interleaved(
+    [{ run: () => void greedyCaptions(decoder, images, text, options) }, { run: () => void beamSearchCaptions(decoder, images, text, { ...options, beamSize: 3 }) }],
+    reps,
+  );
+  images.dispose();
+  decoder.dispose();
+  return {
+    name: "caption",
+    backend,
+    batch: CAPTION_BATCH,
+    max_length: MAX_CAPTION_LENGTH,
+    greedy_ms_per_image: round(greedyT.ms / CAPTION_BATCH, 1),
+    beam3_ms_per_image: round(beamT.ms / CAPTION_BATCH, 1),
+  };
+}
+
+function round(x: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function printFigures(figures: Record<string, unknown>, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(figures));
+    return;
+  }
+  const { name, ...rest } = figures;
+  console.log(`${name}: ${Object.entries(rest).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ")}`);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      json: { type: "boolean", default: false },
+      backend: { type: "string" },
+      repeats: { type: "string", default: "5" },
+      "no-torch": { type: "boolean", default: false },
+      "no-caption": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return console.log(USAGE);
+  const repeats = Number(values.repeats);
+  if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`scripts/bench.ts: --repeats must be a positive integer, got "${values.repeats}"\n${USAGE}`);
+  if (values.backend !== undefined && !(BACKEND_KINDS as readonly string[]).includes(values.backend)) {
+    throw new Error(`scripts/bench.ts: --backend must be one of ${BACKEND_KINDS.join(", ")}, got "${values.backend}"\n${USAGE}`);
+  }
+  const info = await initBackend({ force: values.backend as BackendKind | undefined });
+  const torch = !values["no-torch"] && torchAvailable();
+  printFigures(benchTrainStep(info.name, repeats, torch), values.json);
+  if (!values["no-caption"]) printFigures(benchCaption(info.name, repeats), values.json);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
