@@ -8,10 +8,17 @@
  * - DepthwiseConv2dNativeBackpropFilter / ...BackpropInput: depthwise convolutions
  *   (MobileNet fine-tuning).
  *
- * Wrapped (present but slow):
- * - BatchMatMul and _FusedMatMul: with transposeA/transposeB set, wasm falls back to a
- *   naive loop 10-20x slower than its XNNPACK path; autodiff's matMul gradient sets exactly
- *   those flags. The wrapper transposes the operand explicitly and runs the fast path.
+ * Replaced (present, but naive loops many times slower than the forward op; found by
+ * profiling a training step with tf.profile):
+ * - BatchMatMul and _FusedMatMul with transposeA/transposeB set: a naive loop 10-20x slower
+ *   than the XNNPACK path, and autodiff's matMul gradient sets exactly those flags. The
+ *   replacement transposes the operand explicitly and runs the fast path.
+ * - Conv2DBackpropInput: a naive loop ~10x slower than the forward conv; replaced by one
+ *   forward convolution (XNNPACK).
+ * - MaxPoolGrad (~50x slower than MaxPool) and Tile (the batch-norm gradient tiles a
+ *   [1,1,1,C] tensor to the activation's size): replaced by direct loops / block copies.
+ * Each replacement keeps the original kernel, calls it for cases it does not handle, and
+ * can be undone (restoreOriginalWasmKernels) to measure before/after in one run.
  *
  * Every kernel here works on the wasm heap directly (inputs are wasm tensors; outputs are
  * allocated with backend.makeOutput) and frees its intermediates with backend.disposeData.
@@ -22,9 +29,9 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 const WASM = "wasm";
 
 /**
- * A wrapper made here keeps the kernel it wraps under this key, so that registering twice
- * never wraps a wrapper and the wrapping can be undone. Symbol.for: shared by every copy of
- * this module (lib/ via tsx and lib/dist can both be loaded in one process).
+ * A replacement made here keeps the kernel it replaces under this key, so that registering
+ * twice never wraps a wrapper and the replacement can be undone. Symbol.for: shared by every
+ * copy of this module (lib/ via tsx and lib/dist can both be loaded in one process).
  */
 const ORIGINAL = Symbol.for("captioner.wasm-kernels.original");
 
@@ -253,6 +260,166 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.
 }
 
 // ---------------------------------------------------------------------------------------
+// Conv2DBackpropInput as one forward convolution
+
+/**
+ * Spreads dy out by the stride and pads it, so that a 'valid' stride-1 convolution of the
+ * result gives dx: dy[n, i, j] goes to row (fh - 1 - top) + i*sh, column (fw - 1 - left) + j*sw
+ * of a zero [batch, H + fh - 1, W + fw - 1, outC] tensor. A dy pixel that falls outside
+ * only reached padding, so it is dropped.
+ */
+function spreadAndPad(backend: BackendWasm, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
+  const { batchSize, inHeight, inWidth, outHeight, outWidth, outChannels } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const height = inHeight + filterHeight - 1;
+  const width = inWidth + filterWidth - 1;
+  const out = backend.makeOutput([batchSize, height, width, outChannels], "float32");
+  const spread = backend.typedArrayFromHeap(out);
+  const dyVals = backend.typedArrayFromHeap(dy);
+  spread.fill(0);
+  const rowTop = filterHeight - 1 - info.padInfo.top;
+  const colLeft = filterWidth - 1 - info.padInfo.left;
+  for (let n = 0; n < batchSize; n++) {
+    for (let i = 0; i < outHeight; i++) {
+      const row = rowTop + i * strideHeight;
+      if (row < 0 || row >= height) continue;
+      for (let j = 0; j < outWidth; j++) {
+        const col = colLeft + j * strideWidth;
+        if (col < 0 || col >= width) continue;
+        const from = ((n * outHeight + i) * outWidth + j) * outChannels;
+        spread.set(dyVals.subarray(from, from + outChannels), ((n * height + row) * width + col) * outChannels);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * dx = the transposed convolution of dy = a forward convolution of dy spread out by the
+ * stride (spreadAndPad) with the filter flipped in space and with in/out channels swapped.
+ * For stride s the spread input is s*s times larger than dy, so XNNPACK multiplies zeros
+ * there; it is still several times faster than the native kernel's loop.
+ */
+function conv2DBackpropInput(original: WasmKernelFunc): WasmKernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { dy, filter } = inputs; // dy: [batch, outH, outW, outC], filter: [fh, fw, inC, outC]
+    if ((attrs.dataFormat != null && attrs.dataFormat !== "NHWC") || dy.dtype !== "float32") {
+      return original({ inputs, backend, attrs });
+    }
+    const info = tf.backend_util.computeConv2DInfo(
+      attrs.inputShape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      attrs.strides as number | [number, number],
+      1,
+      attrs.pad as "same" | "valid" | number,
+      attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    );
+    const spread = spreadAndPad(backend, dy, info); // [batch, H + fh - 1, W + fw - 1, outC]
+    const flipped = run("Reverse", backend, { x: filter }, { dims: [0, 1] });
+    const swapped = run("Transpose", backend, { x: flipped }, { perm: [0, 1, 3, 2] }); // [fh, fw, outC, inC]
+    const dx = run(
+      "Conv2D",
+      backend,
+      { x: spread, filter: swapped },
+      { strides: [1, 1], pad: "valid", dataFormat: "NHWC", dilations: [1, 1] },
+    ); // [batch, H, W, inC]
+    dispose(backend, spread, flipped, swapped);
+    return dx;
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// MaxPoolGrad: route each dy to the first maximum of its window
+
+/**
+ * dx[window's argmax] += dy[window]. The argmax is the first strict maximum in row-major
+ * window order, as on the cpu backend (ties are common after a relu).
+ */
+function maxPoolGrad(original: WasmKernelFunc): WasmKernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { dy, input } = inputs; // dy: [batch, outH, outW, C], input: [batch, H, W, C]
+    if (input.dtype !== "float32") return original({ inputs, backend, attrs });
+    const info = tf.backend_util.computePool2DInfo(
+      input.shape as [number, number, number, number],
+      attrs.filterSize as number | [number, number],
+      attrs.strides as number | [number, number],
+      1,
+      attrs.pad as "same" | "valid" | number,
+      attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    );
+    const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth } = info;
+    const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+    const out = backend.makeOutput(input.shape, "float32");
+    const dx = backend.typedArrayFromHeap(out);
+    const x = backend.typedArrayFromHeap(input);
+    const dyVals = backend.typedArrayFromHeap(dy);
+    dx.fill(0);
+    for (let n = 0; n < batchSize; n++) {
+      for (let i = 0; i < outHeight; i++) {
+        const rowStart = Math.max(0, i * strideHeight - info.padInfo.top);
+        const rowEnd = Math.min(inHeight, i * strideHeight - info.padInfo.top + filterHeight);
+        for (let j = 0; j < outWidth; j++) {
+          const colStart = Math.max(0, j * strideWidth - info.padInfo.left);
+          const colEnd = Math.min(inWidth, j * strideWidth - info.padInfo.left + filterWidth);
+          const dyAt = ((n * outHeight + i) * outWidth + j) * channels;
+          for (let c = 0; c < channels; c++) {
+            let best = -Infinity;
+            let bestAt = -1;
+            for (let row = rowStart; row < rowEnd; row++) {
+              for (let col = colStart; col < colEnd; col++) {
+                const at = ((n * inHeight + row) * inWidth + col) * channels + c;
+                if (x[at] > best) {
+                  best = x[at];
+                  bestAt = at;
+                }
+              }
+            }
+            if (bestAt >= 0) dx[bestAt] += dyVals[dyAt + c];
+          }
+        }
+      }
+    }
+    return out;
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Tile by block copies
+
+/**
+ * out = x repeated reps[d] times along each axis d, built by copying blocks: the innermost
+ * rows are copied from x, then each axis copies the block it has built reps[d] - 1 times.
+ * The native kernel computes a source index per element.
+ */
+function tile(original: WasmKernelFunc): WasmKernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x } = inputs;
+    const reps = attrs.reps as number[];
+    if (x.dtype === "string" || x.shape.length === 0) return original({ inputs, backend, attrs });
+    const outShape = x.shape.map((size, d) => size * reps[d]);
+    const out = backend.makeOutput(outShape, x.dtype);
+    if (tf.util.sizeFromShape(outShape) === 0) return out;
+    const dst = backend.typedArrayFromHeap(out);
+    const src = backend.typedArrayFromHeap(x);
+    const inStrides = [...tf.util.computeStrides(x.shape), 1];
+    const outStrides = [...tf.util.computeStrides(outShape), 1];
+    const last = x.shape.length - 1;
+    /** Writes x's block below axis d (at inAt) into out at outAt, repeated along axes >= d. */
+    const build = (d: number, inAt: number, outAt: number): void => {
+      if (d === last) {
+        dst.set(src.subarray(inAt, inAt + x.shape[d]), outAt);
+      } else {
+        for (let k = 0; k < x.shape[d]; k++) build(d + 1, inAt + k * inStrides[d], outAt + k * outStrides[d]);
+      }
+      const block = x.shape[d] * outStrides[d];
+      for (let r = 1; r < reps[d]; r++) dst.copyWithin(outAt + r * block, outAt, outAt + block);
+    };
+    build(0, 0, 0);
+    return out;
+  };
+}
+
+// ---------------------------------------------------------------------------------------
 // Transposed matMul: explicit transpose, then the fast (untransposed) path
 
 /** Transposes the last two axes: [..., m, k] -> [..., k, m]. */
@@ -263,12 +430,12 @@ function transposeLastTwo(backend: BackendWasm, t: tf.TensorInfo): tf.TensorInfo
 }
 
 /**
- * Wraps a matMul kernel (inputs a and b, attrs transposeA/transposeB) so that transposed
- * operands are materialised first and the original kernel always sees both flags false.
- * A transpose is O(size) against the O(m*k*n) product it unlocks.
+ * A matMul kernel (inputs a and b, attrs transposeA/transposeB) that materialises transposed
+ * operands first, so that the original kernel always sees both flags false. A transpose is
+ * O(size) against the O(m*k*n) product it unlocks.
  */
-function withExplicitTransposes(original: WasmKernelFunc): WasmKernelFunc {
-  const wrapped: WasmKernelFunc = ({ inputs, backend, attrs }) => {
+function matMulWithExplicitTransposes(original: WasmKernelFunc): WasmKernelFunc {
+  return ({ inputs, backend, attrs }) => {
     if (!attrs.transposeA && !attrs.transposeB) return original({ inputs, backend, attrs });
     const a = attrs.transposeA ? transposeLastTwo(backend, inputs.a) : inputs.a;
     const b = attrs.transposeB ? transposeLastTwo(backend, inputs.b) : inputs.b;
@@ -281,19 +448,10 @@ function withExplicitTransposes(original: WasmKernelFunc): WasmKernelFunc {
     if (b !== inputs.b) dispose(backend, b);
     return out;
   };
-  return Object.assign(wrapped, { [ORIGINAL]: original });
-}
-
-/** Replaces the wasm kernel `name` by a wrapper of it, keeping its setup/dispose hooks. */
-function wrapWasmKernel(name: string, wrap: (original: WasmKernelFunc) => WasmKernelFunc): void {
-  const config = tf.getKernel(name, WASM);
-  if (config == null || ORIGINAL in config.kernelFunc) return;
-  const wrapped = wrap(config.kernelFunc as unknown as WasmKernelFunc);
-  tf.unregisterKernel(name, WASM);
-  tf.registerKernel({ ...config, kernelFunc: wrapped as unknown as tf.KernelFunc });
 }
 
 // ---------------------------------------------------------------------------------------
+// Registration
 
 /** Kernels that wasm lacks and that this module adds. */
 const ADDED: Record<string, WasmKernelFunc> = {
@@ -303,46 +461,65 @@ const ADDED: Record<string, WasmKernelFunc> = {
   DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput,
 };
 
-/** Kernels that wasm has but runs slowly with transpose flags; this module wraps them. */
-const WRAPPED_MATMULS = ["BatchMatMul", "_FusedMatMul"];
+/** Kernels that wasm runs slowly; each maker gets the original kernel as its fallback. */
+const REPLACED: Record<string, (original: WasmKernelFunc) => WasmKernelFunc> = {
+  BatchMatMul: matMulWithExplicitTransposes,
+  _FusedMatMul: matMulWithExplicitTransposes,
+  Conv2DBackpropInput: conv2DBackpropInput,
+  MaxPoolGrad: maxPoolGrad,
+  Tile: tile,
+};
 
 /** Names of the kernels that registerWasmKernels adds to wasm. */
 export const ADDED_WASM_KERNELS: readonly string[] = Object.keys(ADDED);
-/** Names of the wasm kernels that registerWasmKernels wraps (explicit transposes). */
-export const WRAPPED_WASM_KERNELS: readonly string[] = WRAPPED_MATMULS;
+/** Names of the wasm kernels that registerWasmKernels replaces by faster ones. */
+export const REPLACED_WASM_KERNELS: readonly string[] = Object.keys(REPLACED);
+
+/** The original of a replaced kernel function, or undefined for one not replaced here. */
+function originalOf(kernelFunc: unknown): tf.KernelFunc | undefined {
+  return (kernelFunc as { [ORIGINAL]?: tf.KernelFunc })[ORIGINAL];
+}
+
+/** Re-registers the wasm kernel `name` with another kernel function, keeping its hooks. */
+function reregister(name: string, kernelFunc: tf.KernelFunc): void {
+  const config = tf.getKernel(name, WASM);
+  if (config == null) throw new Error(`lib/wasm-kernels.ts: kernel '${name}' is not registered for wasm`);
+  tf.unregisterKernel(name, WASM);
+  // setupFunc stays: the original's setup (a cwrap of the C++ function) serves its fallback.
+  tf.registerKernel({ ...config, kernelFunc });
+}
 
 /**
- * Registers the added kernels and wraps the slow ones on the wasm backend. Idempotent.
+ * Adds the missing kernels and replaces the slow ones on the wasm backend. Idempotent.
  * Needs @tensorflow/tfjs-backend-wasm loaded (its kernels registered); initBackend() calls
  * this when it picks wasm.
  */
 export function registerWasmKernels(): void {
-  registeredWasmKernel("Transpose"); // throws a clear error when wasm is not loaded
   for (const [name, kernelFunc] of Object.entries(ADDED)) {
     if (tf.getKernel(name, WASM) != null) continue;
     tf.registerKernel({ kernelName: name, backendName: WASM, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
   }
-  for (const name of WRAPPED_MATMULS) wrapWasmKernel(name, withExplicitTransposes);
+  for (const [name, makeReplacement] of Object.entries(REPLACED)) {
+    const current = registeredWasmKernel(name);
+    if (originalOf(current) != null) continue;
+    const replacement = Object.assign(makeReplacement(current), { [ORIGINAL]: current });
+    reregister(name, replacement as unknown as tf.KernelFunc);
+  }
 }
 
-/** Whether the wasm matMul kernels are wrapped now (false before registerWasmKernels). */
-export function wasmMatMulsWrapped(): boolean {
-  return WRAPPED_MATMULS.every((name) => {
-    const config = tf.getKernel(name, WASM);
-    return config != null && ORIGINAL in config.kernelFunc;
-  });
+/** The replaced kernels whose replacement is registered now. */
+export function replacedWasmKernels(): string[] {
+  return REPLACED_WASM_KERNELS.filter((name) => originalOf(tf.getKernel(name, WASM)?.kernelFunc) != null);
 }
 
 /**
- * Undoes the matMul wrapping (the added kernels stay: without them training fails).
- * For benchmarks that measure the transposed-matMul trap before and after in one run.
+ * Puts the original wasm kernels back for `names` (default: all replaced ones); the added
+ * kernels stay, since without them training fails. For benchmarks that measure a slow
+ * kernel before and after in one run; registerWasmKernels() replaces them again.
  */
-export function unwrapWasmMatMuls(): void {
-  for (const name of WRAPPED_MATMULS) {
-    const config = tf.getKernel(name, WASM);
-    if (config == null || !(ORIGINAL in config.kernelFunc)) continue;
-    const original = (config.kernelFunc as unknown as { [ORIGINAL]: tf.KernelFunc })[ORIGINAL];
-    tf.unregisterKernel(name, WASM);
-    tf.registerKernel({ ...config, kernelFunc: original });
+export function restoreOriginalWasmKernels(names: readonly string[] = REPLACED_WASM_KERNELS): void {
+  for (const name of names) {
+    const original = originalOf(tf.getKernel(name, WASM)?.kernelFunc);
+    if (original != null) reregister(name, original);
   }
 }

@@ -9,10 +9,10 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import {
   ADDED_WASM_KERNELS,
-  WRAPPED_WASM_KERNELS,
+  REPLACED_WASM_KERNELS,
   registerWasmKernels,
-  unwrapWasmMatMuls,
-  wasmMatMulsWrapped,
+  replacedWasmKernels,
+  restoreOriginalWasmKernels,
 } from "../lib/wasm-kernels";
 
 const TOLERANCE = 1e-4;
@@ -34,6 +34,12 @@ function randomValues(size: number, seed: number): Float32Array {
 /** A seeded random float32 tensor on the current backend. */
 function rand(shape: number[], seed: number): tf.Tensor {
   return tf.tensor(randomValues(tf.util.sizeFromShape(shape), seed), shape);
+}
+
+/** Like rand, but only the values -1, -0.5, 0, 0.5: many exact ties. */
+function randWithTies(shape: number[], seed: number): tf.Tensor {
+  const values = randomValues(tf.util.sizeFromShape(shape), seed).map((v) => Math.floor(v * 2) / 2);
+  return tf.tensor(values, shape);
 }
 
 /**
@@ -91,19 +97,24 @@ before(async () => {
 });
 
 describe("registration", () => {
-  test("all added kernels exist on wasm, and the matMuls are wrapped", () => {
+  const kernelFuncs = () => REPLACED_WASM_KERNELS.map((name) => tf.getKernel(name, "wasm")?.kernelFunc);
+
+  test("all added kernels exist on wasm, and all slow ones are replaced", () => {
     for (const name of ADDED_WASM_KERNELS) assert.ok(tf.getKernel(name, "wasm"), `${name} missing`);
-    assert.ok(wasmMatMulsWrapped());
+    assert.deepEqual(replacedWasmKernels(), REPLACED_WASM_KERNELS);
   });
 
-  test("registering twice wraps once; unwrapping restores the original kernel", () => {
-    const wrapped = WRAPPED_WASM_KERNELS.map((name) => tf.getKernel(name, "wasm")?.kernelFunc);
+  test("registering twice replaces once; restoring puts the originals back, selectively", () => {
+    const replaced = kernelFuncs();
     registerWasmKernels();
-    assert.deepEqual(WRAPPED_WASM_KERNELS.map((name) => tf.getKernel(name, "wasm")?.kernelFunc), wrapped);
-    unwrapWasmMatMuls();
-    assert.ok(!wasmMatMulsWrapped());
+    assert.deepEqual(kernelFuncs(), replaced, "a second registration changes nothing");
+    restoreOriginalWasmKernels(["Tile"]);
+    assert.deepEqual(replacedWasmKernels(), REPLACED_WASM_KERNELS.filter((name) => name !== "Tile"));
+    restoreOriginalWasmKernels();
+    assert.deepEqual(replacedWasmKernels(), []);
+    for (const name of ADDED_WASM_KERNELS) assert.ok(tf.getKernel(name, "wasm"), `${name} stays`);
     registerWasmKernels();
-    assert.ok(wasmMatMulsWrapped());
+    assert.deepEqual(replacedWasmKernels(), REPLACED_WASM_KERNELS);
   });
 });
 
@@ -131,7 +142,7 @@ describe("UnsortedSegmentSum (gradient of gather)", () => {
     }));
 });
 
-describe("Conv2DBackpropFilter", () => {
+describe("Conv2DBackpropFilter (added) and Conv2DBackpropInput (replaced): gradients of conv2d", () => {
   const cases: Array<{ x: number[]; f: number[]; strides: number | [number, number]; pad: "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]] }> = [
     { x: [2, 9, 9, 3], f: [3, 3, 3, 4], strides: 1, pad: "same" },
     { x: [2, 9, 9, 3], f: [3, 3, 3, 4], strides: 2, pad: "same" },
@@ -171,7 +182,7 @@ describe("DepthwiseConv2dNative gradients", () => {
   }
 });
 
-describe("matMul with transpose flags (wrapped)", () => {
+describe("matMul with transpose flags (replaced)", () => {
   for (const transposeA of [false, true]) {
     for (const transposeB of [false, true]) {
       test(`transposeA=${transposeA} transposeB=${transposeB}: forward and gradients`, () =>
@@ -193,6 +204,44 @@ describe("matMul with transpose flags (wrapped)", () => {
       valueAndGrads(
         (a, b, bias) => tf.fused.matMul({ a, b, transposeB: true, bias, activation: "relu" }),
         [rand([6, 4], 15), rand([5, 4], 16), rand([5], 17)],
+      ),
+    ));
+});
+
+describe("MaxPoolGrad (replaced)", () => {
+  const cases: Array<{ x: number[]; size: number | [number, number]; strides: number | [number, number]; pad: "same" | "valid" }> = [
+    { x: [2, 8, 8, 3], size: 2, strides: 2, pad: "valid" },
+    { x: [2, 9, 7, 3], size: 3, strides: 2, pad: "same" },
+    { x: [1, 7, 9, 4], size: [3, 2], strides: 1, pad: "same" },
+    { x: [2, 11, 10, 2], size: 3, strides: [2, 3], pad: "valid" },
+  ];
+  for (const { x, size, strides, pad } of cases) {
+    test(`x ${x} window ${size} strides ${strides} pad ${pad}, with ties (the first maximum wins)`, () =>
+      compareWithCpu("maxPool", () =>
+        valueAndGrads((xs) => tf.maxPool(xs as tf.Tensor4D, size, strides, pad), [randWithTies(x, 50)]),
+      ));
+  }
+});
+
+describe("Tile (replaced)", () => {
+  test("ranks 1 to 5, reps of 1 and more, float32 and int32", () =>
+    compareWithCpu("tile", () => [
+      tf.tile(rand([3], 60), [4]),
+      tf.tile(rand([2, 3], 61), [3, 2]),
+      tf.tile(rand([1, 1, 1, 5], 62), [2, 3, 4, 1]),
+      tf.tile(rand([2, 1, 3, 2], 63), [1, 4, 1, 3]),
+      tf.tile(rand([2, 2, 1, 2, 1], 64), [2, 1, 3, 1, 2]),
+      tf.tile(tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32"), [2, 3]).cast("float32"),
+    ]));
+
+  test("gradient of batch norm (tiles [1, 1, 1, C])", () =>
+    compareWithCpu("batchNorm", () =>
+      valueAndGrads(
+        (x, gamma, beta) => {
+          const { mean, variance } = tf.moments(x, [0, 1, 2]);
+          return tf.batchNorm(x, mean, variance, beta, gamma, 1e-3);
+        },
+        [rand([4, 5, 3, 6], 65), rand([6], 66), rand([6], 67)],
       ),
     ));
 });
@@ -229,12 +278,12 @@ describe("a model-like forward + backward pass (all the ops training uses)", () 
 
   /** A small CNN encoder: conv + batch norm + relu, pooling, concat/slice, clipping. */
   function encoderLoss(x: tf.Tensor, f1: tf.Tensor, f2: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, w: tf.Tensor): tf.Tensor {
-    let y = tf.conv2d(x as tf.Tensor4D, f1 as tf.Tensor4D, 2, "same"); // [2, 6, 6, 4]
+    let y: tf.Tensor4D = tf.conv2d(x as tf.Tensor4D, f1 as tf.Tensor4D, 2, "same"); // [2, 6, 6, 4]
     const { mean, variance } = tf.moments(y, [0, 1, 2]);
-    y = tf.relu(tf.batchNorm(y, mean, variance, beta, gamma, 1e-3));
-    y = tf.maxPool(y as tf.Tensor4D, 2, 2, "valid"); // [2, 3, 3, 4]
-    y = tf.relu6(tf.conv2d(y as tf.Tensor4D, f2 as tf.Tensor4D, 1, "same")); // [2, 3, 3, 5]
-    const pooled = tf.avgPool(y as tf.Tensor4D, 3, 1, "valid").reshape([2, 5]);
+    y = tf.relu(tf.batchNorm(y, mean, variance, beta, gamma, 1e-3)) as tf.Tensor4D;
+    y = tf.maxPool(y, 2, 2, "valid"); // [2, 3, 3, 4]
+    y = tf.relu6(tf.conv2d(y, f2 as tf.Tensor4D, 1, "same")); // [2, 3, 3, 5]
+    const pooled = tf.avgPool(y, 3, 1, "valid").reshape([2, 5]);
     const global = tf.mean(y, [1, 2]); // [2, 5]
     const joined = tf.concat([pooled, tf.slice(global, [0, 1], [2, 3])], 1); // [2, 8]
     const out = tf.clipByValue(tf.matMul(joined, w), -0.5, 0.5);
