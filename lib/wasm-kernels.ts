@@ -17,6 +17,9 @@
  *   forward convolution (XNNPACK).
  * - MaxPoolGrad (~50x slower than MaxPool) and Tile (the batch-norm gradient tiles a
  *   [1,1,1,C] tensor to the activation's size): replaced by direct loops / block copies.
+ * - Slice, Unpack (tf.unstack), SplitV (tf.split): the native ones copy the whole input for
+ *   every slice; replaced by copies of just the slice.
+ * - OneHot: the native one ignores a float32 dtype (wrong values, not just slow).
  * Each replacement keeps the original kernel, calls it for cases it does not handle, and
  * can be undone (restoreOriginalWasmKernels) to measure before/after in one run.
  *
@@ -420,6 +423,110 @@ function tile(original: WasmKernelFunc): WasmKernelFunc {
 }
 
 // ---------------------------------------------------------------------------------------
+// Slice, Unpack (tf.unstack) and SplitV (tf.split) without copying the whole input
+
+/**
+ * Copies the box [begin, begin + size) of x into a new tensor, reading x through a view of
+ * the wasm heap. (The native Slice reads x with backend.readSync, which copies all of x
+ * first: slicing one time step out of a [time, batch, 4*hidden] tensor cost the whole tensor,
+ * and Unpack/SplitV slice once per output.)
+ */
+function sliceFromHeap(backend: BackendWasm, x: tf.TensorInfo, begin: number[], size: number[]): tf.TensorInfo {
+  const out = backend.makeOutput(size, x.dtype);
+  if (tf.util.sizeFromShape(size) === 0) return out;
+  const dst = backend.typedArrayFromHeap(out);
+  const src = backend.typedArrayFromHeap(x);
+  const strides = [...tf.util.computeStrides(x.shape), 1];
+  const last = x.shape.length - 1;
+  let written = 0;
+  /** Copies the rows of the box below axis d, starting at flat offset `at` of x. */
+  const copy = (d: number, at: number): void => {
+    if (d === last) {
+      dst.set(src.subarray(at + begin[d], at + begin[d] + size[d]), written);
+      written += size[d];
+      return;
+    }
+    for (let k = begin[d]; k < begin[d] + size[d]; k++) copy(d + 1, at + k * strides[d]);
+  };
+  if (tf.slice_util.isSliceContinous(x.shape, begin, size)) {
+    const from = tf.slice_util.computeFlatOffset(begin, strides.slice(0, -1));
+    dst.set(src.subarray(from, from + tf.util.sizeFromShape(size)));
+  } else {
+    copy(0, 0);
+  }
+  return out;
+}
+
+function slice(original: WasmKernelFunc): WasmKernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x } = inputs;
+    if (x.dtype === "string" || x.shape.length === 0) return original({ inputs, backend, attrs });
+    const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin as number[], attrs.size as number[]);
+    return sliceFromHeap(backend, x, begin, size);
+  };
+}
+
+/** The pieces of x along `axis`, with the given sizes, each copied from a heap view. */
+function slicesAlong(backend: BackendWasm, x: tf.TensorInfo, axis: number, sizes: number[]): tf.TensorInfo[] {
+  const begin = x.shape.map(() => 0);
+  return sizes.map((pieceSize) => {
+    const size = x.shape.slice();
+    size[axis] = pieceSize;
+    const piece = sliceFromHeap(backend, x, begin.slice(), size);
+    begin[axis] += pieceSize;
+    return piece;
+  });
+}
+
+/** tf.unstack: the slices of `value` along `axis`, with that axis dropped. */
+function unpack(original: WasmKernelFunc): WasmKernelFunc {
+  const unpackHeap = ({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo[] => {
+    const { value } = inputs;
+    if (value.dtype === "string") return original({ inputs, backend, attrs }) as unknown as tf.TensorInfo[];
+    const axis = tf.util.parseAxisParam(attrs.axis as number, value.shape)[0];
+    const outShape = value.shape.filter((_, d) => d !== axis);
+    const pieces = slicesAlong(backend, value, axis, Array(value.shape[axis]).fill(1));
+    return pieces.map(({ dataId, dtype }) => ({ dataId, dtype, shape: outShape }));
+  };
+  return unpackHeap as unknown as WasmKernelFunc; // a multi-output kernel
+}
+
+/** tf.split: pieces of x along `axis`. */
+function splitV(original: WasmKernelFunc): WasmKernelFunc {
+  const splitHeap = ({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo[] => {
+    const { x } = inputs;
+    if (x.dtype === "string") return original({ inputs, backend, attrs }) as unknown as tf.TensorInfo[];
+    const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits as number | number[], axis);
+    return slicesAlong(backend, x, axis, sizes);
+  };
+  return splitHeap as unknown as WasmKernelFunc; // a multi-output kernel
+}
+
+// ---------------------------------------------------------------------------------------
+// OneHot honouring its dtype
+
+/**
+ * out[..., indices[...]] = onValue, offValue elsewhere, in the requested dtype. (The native
+ * OneHot writes int32 bit patterns whatever the dtype: a float32 one-hot holds 1.4e-45.)
+ */
+function oneHot(original: WasmKernelFunc): WasmKernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { indices } = inputs;
+    const { depth, onValue, offValue, dtype } = attrs as { depth: number; onValue: number; offValue: number; dtype: tf.DataType };
+    if (dtype === "string" || indices.dtype !== "int32") return original({ inputs, backend, attrs });
+    const out = backend.makeOutput([...indices.shape, depth], dtype);
+    const values = backend.typedArrayFromHeap(out); // [numIndices, depth]
+    const ids = backend.typedArrayFromHeap(indices);
+    values.fill(offValue);
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] >= 0 && ids[i] < depth) values[i * depth + ids[i]] = onValue;
+    }
+    return out;
+  };
+}
+
+// ---------------------------------------------------------------------------------------
 // Transposed matMul: explicit transpose, then the fast (untransposed) path
 
 /** Transposes the last two axes: [..., m, k] -> [..., k, m]. */
@@ -468,6 +575,10 @@ const REPLACED: Record<string, (original: WasmKernelFunc) => WasmKernelFunc> = {
   Conv2DBackpropInput: conv2DBackpropInput,
   MaxPoolGrad: maxPoolGrad,
   Tile: tile,
+  Slice: slice,
+  Unpack: unpack,
+  SplitV: splitV,
+  OneHot: oneHot,
 };
 
 /** Names of the kernels that registerWasmKernels adds to wasm. */

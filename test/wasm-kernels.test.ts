@@ -246,6 +246,43 @@ describe("Tile (replaced)", () => {
     ));
 });
 
+describe("Slice, Unpack, SplitV (replaced: no whole-input copy)", () => {
+  test("contiguous and strided slices of ranks 1 to 5, float32, int32 and bool", () =>
+    compareWithCpu("slice", () => {
+      const x4 = rand([3, 4, 5, 6], 70);
+      return [
+        tf.slice(rand([9], 71), [2], [5]),
+        tf.slice(x4, [1, 0, 0, 0], [2, 4, 5, 6]), // contiguous
+        tf.slice(x4, [0, 1, 2, 3], [3, 2, 3, 2]),
+        tf.slice(x4, [2, 3, 4, 5], [-1, -1, -1, -1]),
+        tf.slice(rand([2, 3, 2, 3, 4], 72), [1, 0, 1, 1, 1], [1, 3, 1, 2, 2]),
+        tf.slice(tf.range(0, 24, 1, "int32").reshape([4, 6]), [1, 2], [2, 3]).cast("float32"),
+        tf.slice(tf.greater(x4, 0), [1, 1, 1, 1], [2, 2, 2, 2]).cast("float32").add(1),
+      ];
+    }));
+
+  test("unstack and split, forward and gradient", () =>
+    compareWithCpu("unstack/split", () =>
+      valueAndGrads(
+        (x) => {
+          const steps = tf.unstack(x, 1); // 4 x [3, 8]
+          const [i, f, g] = tf.split(steps[2], [2, 4, 2], 1);
+          const halves = tf.split(x, 2, 2); // 2 x [3, 4, 4]
+          return tf.concat([...steps, i, f, g, ...halves.map((h) => h.reshape([3, 16]))], 1);
+        },
+        [rand([3, 4, 8], 73)],
+      ),
+    ));
+});
+
+describe("OneHot (replaced: the native one ignores float32)", () => {
+  test("float32 and int32, custom on/off values, out-of-range ids give an all-off row", () =>
+    compareWithCpu("oneHot", () => {
+      const ids = tf.tensor2d([[0, 3], [4, 1], [-1, 5]], [3, 2], "int32");
+      return [tf.oneHot(ids, 5, 1, 0, "float32"), tf.oneHot(ids, 5, 0.9, 0.025, "float32"), tf.oneHot(ids, 5).cast("float32")];
+    }));
+});
+
 describe("a model-like forward + backward pass (all the ops training uses)", () => {
   /** An LSTM-ish decoder step over gathered embeddings, with a masked cross-entropy loss. */
   function decoderLoss(emb: tf.Tensor, wx: tf.Tensor, wh: tf.Tensor, bias: tf.Tensor, wOut: tf.Tensor): tf.Tensor {
