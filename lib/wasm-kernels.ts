@@ -357,6 +357,9 @@ function maxPoolGrad(original: WasmKernelFunc): WasmKernelFunc {
     const x = backend.typedArrayFromHeap(input);
     const dyVals = backend.typedArrayFromHeap(dy);
     dx.fill(0);
+    // Per window, all channels at once: the inner loop walks contiguous memory.
+    const best = new Float32Array(channels);
+    const bestAt = new Int32Array(channels);
     for (let n = 0; n < batchSize; n++) {
       for (let i = 0; i < outHeight; i++) {
         const rowStart = Math.max(0, i * strideHeight - info.padInfo.top);
@@ -364,20 +367,22 @@ function maxPoolGrad(original: WasmKernelFunc): WasmKernelFunc {
         for (let j = 0; j < outWidth; j++) {
           const colStart = Math.max(0, j * strideWidth - info.padInfo.left);
           const colEnd = Math.min(inWidth, j * strideWidth - info.padInfo.left + filterWidth);
-          const dyAt = ((n * outHeight + i) * outWidth + j) * channels;
-          for (let c = 0; c < channels; c++) {
-            let best = -Infinity;
-            let bestAt = -1;
-            for (let row = rowStart; row < rowEnd; row++) {
-              for (let col = colStart; col < colEnd; col++) {
-                const at = ((n * inHeight + row) * inWidth + col) * channels + c;
-                if (x[at] > best) {
-                  best = x[at];
-                  bestAt = at;
+          best.fill(-Infinity);
+          bestAt.fill(-1);
+          for (let row = rowStart; row < rowEnd; row++) {
+            for (let col = colStart; col < colEnd; col++) {
+              const pixel = ((n * inHeight + row) * inWidth + col) * channels;
+              for (let c = 0; c < channels; c++) {
+                if (x[pixel + c] > best[c]) {
+                  best[c] = x[pixel + c];
+                  bestAt[c] = pixel + c;
                 }
               }
             }
-            if (bestAt >= 0) dx[bestAt] += dyVals[dyAt + c];
+          }
+          const dyAt = ((n * outHeight + i) * outWidth + j) * channels;
+          for (let c = 0; c < channels; c++) {
+            if (bestAt[c] >= 0) dx[bestAt[c]] += dyVals[dyAt + c];
           }
         }
       }
