@@ -1,0 +1,385 @@
+/**
+ * The feature cache: a frozen backbone's features, computed once per image and kept on disk.
+ *
+ * With a frozen backbone, every epoch would push each image through the same CNN and get the
+ * same numbers; computing them once turns an epoch from hours of convolutions into minutes of
+ * reading. The price: training sees one fixed centre crop per image, never a random crop or
+ * a flip (no data augmentation).
+ *
+ * A cache is a folder:
+ *   features.f16   one row of `featureDim` float16 values per image, rows back to back
+ *   index.json     { fingerprint, featureDim, rows, ids, skipped }: row i holds image ids[i];
+ *                  only the first `rows` rows are complete
+ *
+ * The fingerprint records the backbone (name, feature layer, input size, normalisation, hash of
+ * its weights) and the image transform. A cache whose fingerprint differs from the one asked
+ * for is never read: its features would silently be those of another model.
+ *
+ * Extraction streams: one batch of images is decoded (sharp, on its own threads) while the
+ * previous batch runs through the CNN, rows are appended to the file and the index is
+ * rewritten (atomically) after each batch. Memory stays at two batches whatever the split's
+ * size, and an interrupted run resumes where the index says: rows the file holds beyond that
+ * (a batch written but not indexed, a torn half row) are cut off first.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { SingleBar } from "cli-progress";
+import { fromFloat16, toFloat16 } from "./float16";
+import type { BackboneFingerprint } from "./model/backbone";
+import type { SkippedImage } from "./loader";
+import { ImageError, transformImage, type TransformConfig } from "./transforms";
+import { readJson } from "./weights-io";
+
+export const FEATURES_FORMAT = "captioner-features";
+export const FEATURES_VERSION = 1;
+const BYTES_PER_VALUE = 2; // float16
+const FEATURES_FILE = "features.f16";
+const INDEX_FILE = "index.json";
+
+/** What identifies a cache's contents. Two caches with equal fingerprints hold the same numbers. */
+export interface FeatureFingerprint {
+  backbone: BackboneFingerprint;
+  transform: TransformConfig;
+  dtype: "float16";
+}
+
+/** The part of a backbone that extraction uses (a PretrainedBackbone has it). */
+export interface FrozenBackbone {
+  readonly fingerprint: BackboneFingerprint;
+  readonly featureDim: number;
+  /** [batch, size, size, 3] → [batch, featureDim] */
+  features(images: tf.Tensor4D): tf.Tensor2D;
+}
+
+/** One image to extract. */
+export interface ImageRef {
+  imageId: number;
+  file: string;
+}
+
+interface FeatureIndex {
+  format: typeof FEATURES_FORMAT;
+  version: number;
+  fingerprint: FeatureFingerprint;
+  featureDim: number;
+  /** Number of complete rows in features.f16. */
+  rows: number;
+  /** Image id of each row (ids.length === rows). */
+  ids: number[];
+  /** Images that could not be read (tried again by the next run). */
+  skipped: SkippedImage[];
+}
+
+export interface FeatureExtractionProgress {
+  /** Images done, those cached by an earlier run included. */
+  done: number;
+  total: number;
+  skipped: number;
+  imagesPerSecond: number;
+  etaSeconds: number;
+}
+
+export interface FeatureExtractionOptions {
+  /** The cache folder (created if missing). */
+  dir: string;
+  backbone: FrozenBackbone;
+  /** An evaluation transform (centre crop: features must not depend on chance). */
+  transform: TransformConfig;
+  images: ImageRef[];
+  batchSize?: number;
+  /** A cache made with another fingerprint: "error" (default) refuses it, "recompute" deletes it and starts over. */
+  onMismatch?: "error" | "recompute";
+  onProgress?: (progress: FeatureExtractionProgress) => void;
+  /** Aborting stops after the current batch, leaving a cache that a later call resumes. */
+  signal?: AbortSignal;
+}
+
+export interface FeatureExtractionResult {
+  /** Rows in the cache now. */
+  rows: number;
+  /** Rows computed by this call (the rest were already cached). */
+  extracted: number;
+  skipped: SkippedImage[];
+  /** false when stopped by the signal before the end. */
+  complete: boolean;
+  seconds: number;
+}
+
+/** Extracts the features of every image not yet in the cache at `dir` (see the file comment). */
+export async function extractFeatures(opts: FeatureExtractionOptions): Promise<FeatureExtractionResult> {
+  const { dir, backbone, transform, batchSize = 32 } = opts;
+  if (transform.train) throw new Error(`extractFeatures: ${dir}: the transform must be an evaluation transform (train: false)`);
+  const fingerprint: FeatureFingerprint = { backbone: backbone.fingerprint, transform, dtype: "float16" };
+  const index = openForAppend(dir, fingerprint, backbone.featureDim, opts.onMismatch ?? "error");
+  const done = new Set(index.ids);
+  const todo = uniqueById(opts.images).filter((image) => !done.has(image.imageId));
+  index.skipped = []; // images that failed before are tried again
+
+  const started = Date.now();
+  const report = (processed: number) => {
+    const seconds = (Date.now() - started) / 1000;
+    const rate = processed / Math.max(seconds, 1e-3);
+    const remaining = todo.length - processed;
+    opts.onProgress?.({
+      done: done.size + processed,
+      total: done.size + todo.length,
+      skipped: index.skipped.length,
+      imagesPerSecond: rate,
+      etaSeconds: rate > 0 ? remaining / rate : Infinity,
+    });
+  };
+  report(0);
+
+  const fd = fs.openSync(path.join(dir, FEATURES_FILE), "a");
+  let processed = 0;
+  try {
+    const batches = chunk(todo, batchSize);
+    let next = batches.length ? decodeBatch(batches[0], transform) : undefined;
+    for (let b = 0; b < batches.length && !opts.signal?.aborted; b++) {
+      const decoded = await next!;
+      next = b + 1 < batches.length ? decodeBatch(batches[b + 1], transform) : undefined; // overlaps the CNN below
+      index.skipped.push(...decoded.skipped);
+      if (decoded.images.length) {
+        const rows = await computeRows(backbone, decoded.pixels, decoded.images.length, transform.crop);
+        fs.writeSync(fd, rows);
+        fs.fdatasyncSync(fd); // the rows reach the disk before the index counts them
+        index.ids.push(...decoded.images.map((image) => image.imageId));
+        index.rows = index.ids.length;
+      }
+      writeIndex(dir, index);
+      processed += batches[b].length;
+      report(processed);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  writeIndex(dir, index);
+  return {
+    rows: index.rows,
+    extracted: processed - index.skipped.length,
+    skipped: index.skipped,
+    complete: processed === todo.length,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+/**
+ * Reads or creates the index of the cache at `dir` and cuts features.f16 to its complete rows.
+ * A fingerprint mismatch is an error, or wipes the cache with onMismatch "recompute".
+ */
+function openForAppend(dir: string, fingerprint: FeatureFingerprint, featureDim: number, onMismatch: "error" | "recompute"): FeatureIndex {
+  fs.mkdirSync(dir, { recursive: true });
+  const indexPath = path.join(dir, INDEX_FILE);
+  const featuresPath = path.join(dir, FEATURES_FILE);
+  if (fs.existsSync(indexPath)) {
+    const index = readIndex(dir);
+    const diffs = fingerprintDiffs(index.fingerprint, fingerprint);
+    if (!diffs.length) {
+      truncateToIndex(featuresPath, index);
+      return index;
+    }
+    if (onMismatch === "error") throw mismatchError(dir, diffs);
+  }
+  fs.rmSync(featuresPath, { force: true });
+  const index: FeatureIndex = { format: FEATURES_FORMAT, version: FEATURES_VERSION, fingerprint, featureDim, rows: 0, ids: [], skipped: [] };
+  fs.writeFileSync(featuresPath, Buffer.alloc(0));
+  writeIndex(dir, index);
+  return index;
+}
+
+/**
+ * Makes features.f16 hold exactly the indexed rows: bytes after them (an unindexed batch, a
+ * torn row) are cut off; if the file is shorter than the index says, the index shrinks to the
+ * whole rows that are there.
+ */
+function truncateToIndex(featuresPath: string, index: FeatureIndex): void {
+  const rowBytes = index.featureDim * BYTES_PER_VALUE;
+  const size = fs.existsSync(featuresPath) ? fs.statSync(featuresPath).size : 0;
+  index.rows = Math.min(index.rows, Math.floor(size / rowBytes));
+  index.ids = index.ids.slice(0, index.rows);
+  if (!fs.existsSync(featuresPath)) fs.writeFileSync(featuresPath, Buffer.alloc(0));
+  fs.truncateSync(featuresPath, index.rows * rowBytes);
+}
+
+interface DecodedBatch {
+  images: ImageRef[];
+  pixels: Float32Array[]; // one [crop, crop, 3] per image
+  skipped: SkippedImage[];
+}
+
+/**
+ * Decodes a batch concurrently. An unreadable image (ImageError) is listed as skipped instead of
+ * failing the run; any other error is a bug and is thrown.
+ */
+async function decodeBatch(batch: ImageRef[], transform: TransformConfig): Promise<DecodedBatch> {
+  const results = await Promise.allSettled(batch.map((image) => transformImage(image.file, transform)));
+  const out: DecodedBatch = { images: [], pixels: [], skipped: [] };
+  results.forEach((result, i) => {
+    if (result.status === "fulfilled") {
+      out.images.push(batch[i]);
+      out.pixels.push(result.value);
+    } else if (result.reason instanceof ImageError) {
+      out.skipped.push({ ...batch[i], reason: result.reason.reason });
+    } else {
+      throw result.reason;
+    }
+  });
+  return out;
+}
+
+/** Runs the backbone on one batch and returns its rows as float16 bytes. */
+async function computeRows(backbone: FrozenBackbone, pixels: Float32Array[], count: number, size: number): Promise<Uint8Array> {
+  const input = new Float32Array(count * size * size * 3);
+  pixels.forEach((p, i) => input.set(p, i * p.length));
+  const features = tf.tidy(() => backbone.features(tf.tensor4d(input, [count, size, size, 3]))); // [batch, featureDim]
+  const values = (await features.data()) as Float32Array;
+  features.dispose();
+  const half = toFloat16(values);
+  return new Uint8Array(half.buffer, half.byteOffset, half.byteLength);
+}
+
+/** Rewrites index.json through a temporary file and a rename: a reader sees the old index or the new, never half. */
+function writeIndex(dir: string, index: FeatureIndex): void {
+  const file = path.join(dir, INDEX_FILE);
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(index));
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+function readIndex(dir: string): FeatureIndex {
+  const file = path.join(dir, INDEX_FILE);
+  const index = readJson(file) as FeatureIndex;
+  if (index.format !== FEATURES_FORMAT) throw new Error(`${file}: not a feature cache index (format ${JSON.stringify(index.format)})`);
+  if (index.version !== FEATURES_VERSION) throw new Error(`${file}: feature cache version ${index.version}, this code reads ${FEATURES_VERSION}`);
+  if (!Array.isArray(index.ids) || index.ids.length !== index.rows) {
+    throw new Error(`${file}: "ids" must list one image id per row (${index.rows} rows)`);
+  }
+  return index;
+}
+
+/** The fields (as dotted paths) where two fingerprints differ, each with both values. */
+function fingerprintDiffs(cached: FeatureFingerprint, wanted: FeatureFingerprint): string[] {
+  const a = flattenJson(cached);
+  const b = flattenJson(wanted);
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+  return keys.filter((k) => a[k] !== b[k]).map((k) => `${k}: cache ${a[k] ?? "(none)"}, wanted ${b[k] ?? "(none)"}`);
+}
+
+function flattenJson(value: unknown, prefix = "", out: Record<string, string> = {}): Record<string, string> {
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flattenJson(v, prefix ? `${prefix}.${k}` : k, out);
+  } else {
+    out[prefix] = JSON.stringify(value);
+  }
+  return out;
+}
+
+function mismatchError(dir: string, diffs: string[]): Error {
+  return new Error(
+    `${dir}: this feature cache was made with another backbone or transform (${diffs.join("; ")}). ` +
+      `Delete the folder, use another one, or extract with onMismatch "recompute" (--recompute).`,
+  );
+}
+
+/** Read access to a complete (or partial) feature cache. */
+export class FeatureCache {
+  private readonly rowOf: Map<number, number>;
+  private readonly skippedById: Map<number, SkippedImage>;
+  private readonly rowBytes: number;
+
+  private constructor(
+    readonly dir: string,
+    readonly fingerprint: FeatureFingerprint,
+    readonly featureDim: number,
+    readonly ids: readonly number[],
+    readonly skipped: readonly SkippedImage[],
+    private readonly file: fs.promises.FileHandle,
+  ) {
+    this.rowOf = new Map(ids.map((id, row) => [id, row]));
+    this.skippedById = new Map(skipped.map((s) => [s.imageId, s]));
+    this.rowBytes = featureDim * BYTES_PER_VALUE;
+  }
+
+  /**
+   * Opens the cache at `dir`. With `expected`, a cache of another fingerprint is an error
+   * naming the fields that differ.
+   */
+  static async open(dir: string, expected?: FeatureFingerprint): Promise<FeatureCache> {
+    const index = readIndex(dir);
+    if (expected) {
+      const diffs = fingerprintDiffs(index.fingerprint, expected);
+      if (diffs.length) throw mismatchError(dir, diffs);
+    }
+    const featuresPath = path.join(dir, FEATURES_FILE);
+    if (!fs.existsSync(featuresPath)) throw new Error(`${featuresPath}: file not found (named by ${INDEX_FILE})`);
+    // An interrupted extraction may have left fewer whole rows than indexed: only those are readable.
+    const rows = Math.min(index.rows, Math.floor(fs.statSync(featuresPath).size / (index.featureDim * BYTES_PER_VALUE)));
+    const file = await fs.promises.open(featuresPath, "r");
+    return new FeatureCache(dir, index.fingerprint, index.featureDim, index.ids.slice(0, rows), index.skipped, file);
+  }
+
+  has(imageId: number): boolean {
+    return this.rowOf.has(imageId);
+  }
+
+  /**
+   * The features of one image: Float32Array [featureDim]. An image that extraction skipped
+   * throws ImageError (as decoding it would), so the loader's "skip" mode steps over it.
+   */
+  async get(imageId: number): Promise<Float32Array> {
+    const row = this.rowOf.get(imageId);
+    if (row === undefined) {
+      const skipped = this.skippedById.get(imageId);
+      if (skipped) throw new ImageError(skipped.file, skipped.reason);
+      throw new Error(`${this.dir}: image ${imageId} is not in this feature cache (extract its split first)`);
+    }
+    const half = new Uint16Array(this.featureDim);
+    await this.file.read(new Uint8Array(half.buffer), 0, this.rowBytes, row * this.rowBytes);
+    return fromFloat16(half);
+  }
+
+  async close(): Promise<void> {
+    await this.file.close();
+  }
+}
+
+/** The loader's view of a cache: image id → its features. */
+export function featureSource(cache: FeatureCache): (imageId: number) => Promise<Float32Array> {
+  return (imageId) => cache.get(imageId);
+}
+
+/** A progress callback that draws a terminal bar (images, images/s, ETA, skipped), and its stop function. */
+export function featureProgressBar(label: string): { onProgress: (p: FeatureExtractionProgress) => void; stop: () => void } {
+  const bar = new SingleBar({
+    format: `${label} [{bar}] {value}/{total} | {rate} img/s | ETA {etaText} | skipped {skippedCount}`,
+    hideCursor: true,
+  });
+  let started = false;
+  return {
+    onProgress: (p) => {
+      const payload = { rate: p.imagesPerSecond.toFixed(1), etaText: formatSeconds(p.etaSeconds), skippedCount: p.skipped };
+      if (!started) bar.start(p.total, p.done, payload);
+      else bar.update(p.done, payload);
+      started = true;
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return "--";
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h}h${String(m).padStart(2, "0")}m` : `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
+}
+
+function uniqueById(images: ImageRef[]): ImageRef[] {
+  const seen = new Set<number>();
+  return images.filter((image) => !seen.has(image.imageId) && seen.add(image.imageId));
+}
+
+function chunk<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

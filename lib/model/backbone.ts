@@ -1,0 +1,214 @@
+/**
+ * Backbones: the CNN at the bottom of the encoder, which turns an image into a feature vector.
+ *
+ * Show and Tell used an ImageNet-pretrained CNN with its classifier removed (the PyTorch
+ * tutorial: ResNet-50 up to its average pool, 2048 numbers per image), kept frozen. Here a
+ * pretrained backbone is any tfjs model, layers or graph format, given by URL or local folder,
+ * cut at a feature layer that the caller names. Each definition (`BackboneSpec`) also carries
+ * the input size and the pixel normalisation the network was trained with: feeding [0,1]
+ * pixels to a network trained on [-1,1] still "works" but gives poor features, so the
+ * normalisation belongs to the model, not to the caller.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { evalTransform, type TransformConfig } from "../transforms";
+import { DEFAULT_MODEL_CACHE, fileSystemHandler, hashModelFolder, modelFolder } from "./model-cache";
+
+/** Per-channel normalisation of RGB pixels scaled to [0,1]: `(pixel - mean) / std`. */
+export interface Normalization {
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+/** torchvision's ImageNet statistics: what ResNets trained in PyTorch expect. */
+export const IMAGENET_NORMALIZATION: Normalization = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+/** [0,1] → [-1,1] (`x / 127.5 - 1` on 0..255 pixels): Keras MobileNets. */
+export const MINUS_ONE_TO_ONE: Normalization = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
+/** Pixels left in [0,1]: TF Hub image models, which rescale inside the graph. */
+export const ZERO_TO_ONE: Normalization = { mean: [0, 0, 0], std: [1, 1, 1] };
+
+/** What an encoder needs from a backbone, pretrained or trained from scratch (see small-cnn.ts). */
+export interface Backbone {
+  readonly name: string;
+  /** Side of the square input image, in pixels. */
+  readonly inputSize: number;
+  readonly normalization: Normalization;
+  /** Length of one image's feature vector. */
+  readonly featureDim: number;
+  /** A frozen backbone has no trainable variables, so its features can be computed once and cached. */
+  readonly frozen: boolean;
+  /** The variables that training updates (none for a frozen backbone). */
+  readonly trainableVariables: tf.Variable[];
+  /** [batch, inputSize, inputSize, 3] normalised images → [batch, featureDim]. */
+  features(images: tf.Tensor4D): tf.Tensor2D;
+  dispose(): void;
+}
+
+/**
+ * The evaluation transform for a backbone: resize the shorter side to 256/224 of the input size
+ * (256 for 224, as ImageNet models were evaluated), centre-crop the input size, and normalise
+ * as the backbone expects. `overrides` changes any field (e.g. `{ train: true, flip: true }`).
+ */
+export function transformFor(backbone: Pick<Backbone, "inputSize" | "normalization">, overrides: Partial<TransformConfig> = {}): TransformConfig {
+  const { inputSize, normalization } = backbone;
+  return evalTransform({
+    resize: Math.round((inputSize * 256) / 224),
+    crop: inputSize,
+    mean: normalization.mean,
+    std: normalization.std,
+    ...overrides,
+  });
+}
+
+/** The definition of a pretrained backbone. */
+export interface BackboneSpec {
+  /** Short name; downloads are cached under `<cacheRoot>/<name>/`. */
+  name: string;
+  /** An http(s) URL (model.json, its folder, or a TF Hub model page) or a local folder / model.json. */
+  source: string;
+  format: "layers" | "graph";
+  /** Layers model: a layer name. Graph model: an output node name (default: the model's own output). */
+  featureLayer?: string;
+  inputSize: number;
+  normalization: Normalization;
+}
+
+/**
+ * MobileNet V2 (width 1.0, 224x224) from TF Hub, cut before the classifier: 1280 features.
+ * The practical default on CPU (~300 MFLOPs per image, against ResNet-50's ~4 GFLOPs).
+ * Point `source` at a local copy on an offline machine: `{ ...MOBILENET_V2, source: "/models/mnv2" }`.
+ */
+export const MOBILENET_V2: BackboneSpec = {
+  name: "mobilenet_v2_100_224",
+  source: "https://tfhub.dev/google/tfjs-model/imagenet/mobilenet_v2_100_224/feature_vector/3/default/1",
+  format: "graph",
+  inputSize: 224,
+  normalization: ZERO_TO_ONE,
+};
+
+/** ResNet-50 V2 from TF Hub, the original paper's family of encoder: 2048 features, ~13x MobileNet V2's compute. */
+export const RESNET50_V2: BackboneSpec = {
+  name: "resnet_v2_50",
+  source: "https://tfhub.dev/google/tfjs-model/imagenet/resnet_v2_50/feature_vector/3/default/1",
+  format: "graph",
+  inputSize: 224,
+  normalization: ZERO_TO_ONE,
+};
+
+/** Google's Keras MobileNet V1 0.25 as hosted for tfjs (a copy lives in ../shared/models): 256 features. */
+export const MOBILENET_V1_025: BackboneSpec = {
+  name: "mobilenet_v1_0.25_224",
+  source: "https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.25_224/model.json",
+  format: "layers",
+  featureLayer: "global_average_pooling2d_1",
+  inputSize: 224,
+  normalization: MINUS_ONE_TO_ONE,
+};
+
+/** What makes two backbones give the same features. A feature cache stores it and refuses any other. */
+export interface BackboneFingerprint {
+  name: string;
+  format: "layers" | "graph";
+  featureLayer: string;
+  inputSize: number;
+  normalization: Normalization;
+  featureDim: number;
+  /** SHA-256 of model.json + shards: the same weights, wherever they were loaded from. */
+  weightsSha256: string;
+}
+
+/** A pretrained backbone, frozen: features are computed in inference mode and nothing is trained. */
+export class PretrainedBackbone implements Backbone {
+  readonly frozen = true;
+  readonly trainableVariables: tf.Variable[] = [];
+
+  private constructor(
+    readonly spec: BackboneSpec,
+    readonly fingerprint: BackboneFingerprint,
+    private readonly run: (images: tf.Tensor4D) => tf.Tensor,
+    private readonly model: tf.LayersModel | tf.GraphModel,
+  ) {}
+
+  get name(): string {
+    return this.spec.name;
+  }
+  get inputSize(): number {
+    return this.spec.inputSize;
+  }
+  get normalization(): Normalization {
+    return this.spec.normalization;
+  }
+  get featureDim(): number {
+    return this.fingerprint.featureDim;
+  }
+
+  /** Loads the model (downloading it into the cache on first use), cuts it at the feature layer and freezes it. */
+  static async load(spec: BackboneSpec, cacheRoot = DEFAULT_MODEL_CACHE): Promise<PretrainedBackbone> {
+    const dir = await modelFolder(spec.source, spec.name, cacheRoot);
+    const { run, model, featureLayer } =
+      spec.format === "layers" ? await cutLayersModel(dir, spec.featureLayer) : await cutGraphModel(dir, spec.featureLayer);
+    const probe = tf.tidy(() => flatten(run(tf.zeros([1, spec.inputSize, spec.inputSize, 3]))));
+    const featureDim = probe.shape[1];
+    probe.dispose();
+    const fingerprint: BackboneFingerprint = {
+      name: spec.name,
+      format: spec.format,
+      featureLayer,
+      inputSize: spec.inputSize,
+      normalization: spec.normalization,
+      featureDim,
+      weightsSha256: hashModelFolder(dir),
+    };
+    return new PretrainedBackbone(spec, fingerprint, run, model);
+  }
+
+  features(images: tf.Tensor4D): tf.Tensor2D {
+    const [, h, w] = images.shape;
+    if (h !== this.inputSize || w !== this.inputSize) {
+      throw new Error(`backbone ${this.name}: expects ${this.inputSize}x${this.inputSize} images, got ${h}x${w}`);
+    }
+    return tf.tidy(() => flatten(this.run(images)));
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** A spatial feature map [batch, h, w, c] becomes one vector per image [batch, h*w*c]. */
+function flatten(t: tf.Tensor): tf.Tensor2D {
+  return t.reshape([t.shape[0], -1]);
+}
+
+interface CutModel {
+  run: (images: tf.Tensor4D) => tf.Tensor;
+  model: tf.LayersModel | tf.GraphModel;
+  featureLayer: string;
+}
+
+async function cutLayersModel(dir: string, featureLayer: string | undefined): Promise<CutModel> {
+  const model = await tf.loadLayersModel(fileSystemHandler(dir));
+  model.trainable = false; // marks every weight variable non-trainable: optimizers and tf.grads skip them
+  const name = featureLayer ?? model.layers[model.layers.length - 1].name;
+  const layer = model.layers.find((l) => l.name === name);
+  if (!layer) {
+    const names = model.layers.map((l) => l.name);
+    throw new Error(`${dir}/model.json: no layer "${name}" (the last layers are ${names.slice(-8).join(", ")})`);
+  }
+  const cut = tf.model({ inputs: model.inputs, outputs: layer.output as tf.SymbolicTensor });
+  // training: false keeps batch norm on its ImageNet statistics and dropout off.
+  const run = (images: tf.Tensor4D) => cut.apply(images, { training: false }) as tf.Tensor;
+  return { run, model, featureLayer: name };
+}
+
+async function cutGraphModel(dir: string, featureLayer: string | undefined): Promise<CutModel> {
+  const model = await tf.loadGraphModel(fileSystemHandler(dir));
+  const name = featureLayer ?? model.outputs[0].name;
+  const run = (images: tf.Tensor4D) => {
+    try {
+      return model.execute(images, name) as tf.Tensor;
+    } catch (e) {
+      throw new Error(`${dir}/model.json: cannot compute node "${name}" (${(e as Error).message})`);
+    }
+  };
+  return { run, model, featureLayer: name };
+}

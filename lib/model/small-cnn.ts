@@ -1,0 +1,100 @@
+/**
+ * A small CNN trained from scratch: the backbone for the embedded synthetic scenes, which
+ * need no ImageNet knowledge (flat shapes on flat backgrounds) and must train offline in minutes.
+ *
+ *   [batch, 64, 64, 3]
+ *   conv 3x3 stride 2, 16 filters, relu   → [batch, 32, 32, 16]
+ *   conv 3x3 stride 2, 32 filters, relu   → [batch, 16, 16, 32]
+ *   conv 3x3 stride 2, 64 filters, relu   → [batch,  8,  8, 64]
+ *   conv 3x3 stride 2, 64 filters, relu   → [batch,  4,  4, 64]
+ *   flatten                               → [batch, 1024]
+ *
+ * Why flatten and not global average pooling (as ResNet does)? Averaging over the map
+ * throws away *where* things are, and the captions say "to the left of" and "above": a
+ * red circle left of a blue square and one right of it would pool to the same vector.
+ * Flattening a small 4x4 map keeps a coarse position grid (each cell sees ~1/4 of the
+ * image in each direction) at the cost of 16x more features than pooling.
+ *
+ * Why stride-2 convolutions and not max pooling? They downsample and learn in one step, and
+ * on the wasm backend a conv with bias and relu is one fused kernel forward; its gradients are
+ * a transposed conv (Conv2DBackpropInput) and a filter gradient that lib/wasm-kernels.ts runs
+ * as a forward conv, all fast there. No batch norm: four layers train well without it, and
+ * it would add a train/inference mode switch.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Backbone, IMAGENET_NORMALIZATION } from "./backbone";
+
+export interface SmallCnnConfig {
+  /** Side of the square input, in pixels; must be divisible by 2^(number of layers). */
+  inputSize: number;
+  /** Filters per conv layer; each layer halves the map. */
+  filters: number[];
+  /** Seed for the initial weights. */
+  seed: number;
+  /** Prefix of the variable names (names must be unique among live variables). */
+  name: string;
+}
+
+export const SMALL_CNN_DEFAULTS: SmallCnnConfig = { inputSize: 64, filters: [16, 32, 64, 64], seed: 1, name: "encoder/cnn" };
+
+interface ConvLayer {
+  filter: tf.Variable; // [3, 3, inChannels, outChannels]
+  bias: tf.Variable; // [outChannels]
+}
+
+/** The small from-scratch CNN. All its variables are trainable. */
+export class SmallCNN implements Backbone {
+  readonly frozen = false;
+  readonly inputSize: number;
+  readonly featureDim: number;
+  readonly name: string;
+  /** Same statistics as the default image transform, so images need no special treatment. */
+  readonly normalization = IMAGENET_NORMALIZATION;
+  private readonly layers: ConvLayer[];
+
+  constructor(config: Partial<SmallCnnConfig> = {}) {
+    const { inputSize, filters, seed, name } = { ...SMALL_CNN_DEFAULTS, ...config };
+    const finalSize = inputSize / 2 ** filters.length;
+    if (!Number.isInteger(finalSize)) {
+      throw new Error(`SmallCNN: inputSize ${inputSize} is not divisible by 2^${filters.length} (one halving per layer)`);
+    }
+    this.name = name;
+    this.inputSize = inputSize;
+    this.featureDim = finalSize * finalSize * filters[filters.length - 1];
+    let inChannels = 3;
+    this.layers = filters.map((outChannels, i) => {
+      const layer = convLayer(`${name}/conv${i + 1}`, inChannels, outChannels, seed + i);
+      inChannels = outChannels;
+      return layer;
+    });
+  }
+
+  get trainableVariables(): tf.Variable[] {
+    return this.layers.flatMap((l) => [l.filter, l.bias]);
+  }
+
+  /** [batch, inputSize, inputSize, 3] → [batch, featureDim]. */
+  features(images: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => {
+      let x: tf.Tensor4D = images;
+      for (const { filter, bias } of this.layers) {
+        x = tf.fused.conv2d({ x, filter: filter as tf.Tensor4D, bias, strides: 2, pad: "same", activation: "relu" });
+      }
+      return x.reshape([x.shape[0], -1]); // [batch, h*w*c]: keeps where things are (see above)
+    });
+  }
+
+  dispose(): void {
+    tf.dispose(this.trainableVariables);
+  }
+}
+
+/** He initialisation (std sqrt(2 / fan-in)), the usual choice in front of a relu. */
+function convLayer(name: string, inChannels: number, outChannels: number, seed: number): ConvLayer {
+  const fanIn = 3 * 3 * inChannels;
+  // tidy frees the initial tensors; the variables it returns are kept.
+  return tf.tidy(() => ({
+    filter: tf.variable(tf.randomNormal([3, 3, inChannels, outChannels], 0, Math.sqrt(2 / fanIn), "float32", seed), true, `${name}/filter`),
+    bias: tf.variable(tf.zeros([outChannels]), true, `${name}/bias`),
+  }));
+}
