@@ -15,7 +15,8 @@
  * - Backpropagation through time is written out (`recurrence` below) instead of left to autodiff.
  *   Autodiff would record ~15 small ops per step and, for every step, transpose U and add that
  *   step's share of dU into an accumulator. The hand-written backward transposes U once and
- *   gets dU from ONE product over all steps.
+ *   gets dU from ONE product over all steps. (Measured on wasm for the original's configuration:
+ *   a whole training step is ~20% slower with autodiff through the same forward pass.)
  * - The initial state is zero (as in Show and Tell), so step 0 skips the h·U product and f ⊙ c.
  *
  * Layers are run one after the other over the whole sequence, so every layer gets the
