@@ -44,6 +44,11 @@ export interface FeatureFingerprint {
   dtype: "float16";
 }
 
+/** The fingerprint of the features that `backbone` gives for images prepared by `transform`. */
+export function featureFingerprint(backbone: { fingerprint: BackboneFingerprint }, transform: TransformConfig): FeatureFingerprint {
+  return { backbone: backbone.fingerprint, transform, dtype: "float16" };
+}
+
 /** The part of a backbone that extraction uses (a PretrainedBackbone has it). */
 export interface FrozenBackbone {
   readonly fingerprint: BackboneFingerprint;
@@ -110,7 +115,7 @@ export interface FeatureExtractionResult {
 export async function extractFeatures(opts: FeatureExtractionOptions): Promise<FeatureExtractionResult> {
   const { dir, backbone, transform, batchSize = 32 } = opts;
   if (transform.train) throw new Error(`extractFeatures: ${dir}: the transform must be an evaluation transform (train: false)`);
-  const fingerprint: FeatureFingerprint = { backbone: backbone.fingerprint, transform, dtype: "float16" };
+  const fingerprint = featureFingerprint(backbone, transform);
   const index = openForAppend(dir, fingerprint, backbone.featureDim, opts.onMismatch ?? "error");
   const done = new Set(index.ids);
   const todo = uniqueById(opts.images).filter((image) => !done.has(image.imageId));

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
-import { MOBILENET_V1_025, PretrainedBackbone, ZERO_TO_ONE, transformFor, type BackboneSpec } from "../lib/model/backbone";
+import { MOBILENET_V1_025, MOBILENET_V1_025_GRAPH, PretrainedBackbone, transformFor, type BackboneSpec } from "../lib/model/backbone";
 import { EncoderCNN } from "../lib/model/encoder";
 import { fileSystemHandler, modelJsonUrl } from "../lib/model/model-cache";
 import { SmallCNN } from "../lib/model/small-cnn";
@@ -21,14 +21,7 @@ const skipPhotos = skipModel ?? (fs.existsSync(PHOTOS) ? undefined : "../shared/
 /** The shared Keras MobileNet V1 0.25, loaded from its folder. */
 const LOCAL_V1: BackboneSpec = { ...MOBILENET_V1_025, source: MODEL_DIR };
 /** The same network in TF Hub's graph format: [0,1] input, 1001 logits (0 = background). */
-const LOCAL_V1_GRAPH: BackboneSpec = {
-  name: "mobilenet_v1_0.25_224_graph",
-  source: path.join(MODEL_DIR, "imagenet"),
-  format: "graph",
-  featureLayer: "module_apply_default/MobilenetV1/Logits/global_pool",
-  inputSize: 224,
-  normalization: ZERO_TO_ONE,
-};
+const LOCAL_V1_GRAPH: BackboneSpec = { ...MOBILENET_V1_025_GRAPH, source: path.join(MODEL_DIR, "imagenet") };
 
 function photo(id: number): string {
   return path.join(PHOTOS, `COCO_val2014_${String(id).padStart(12, "0")}.jpg`);

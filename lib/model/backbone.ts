@@ -104,6 +104,20 @@ export const MOBILENET_V1_025: BackboneSpec = {
   normalization: MINUS_ONE_TO_ONE,
 };
 
+/**
+ * The same network as TF Hub exported it, in graph format (also in ../shared/models, under
+ * imagenet/): it rescales [0,1] pixels itself and, being a graph with batch norm folded into
+ * the convolutions, runs ~3x faster on wasm than the layers model. 256 features.
+ */
+export const MOBILENET_V1_025_GRAPH: BackboneSpec = {
+  name: "mobilenet_v1_025_224_graph",
+  source: "https://tfhub.dev/google/tfjs-model/imagenet/mobilenet_v1_025_224/classification/3/default/1",
+  format: "graph",
+  featureLayer: "module_apply_default/MobilenetV1/Logits/global_pool",
+  inputSize: 224,
+  normalization: ZERO_TO_ONE,
+};
+
 /** What makes two backbones give the same features. A feature cache stores it and refuses any other. */
 export interface BackboneFingerprint {
   name: string;

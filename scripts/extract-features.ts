@@ -1,0 +1,236 @@
+/**
+ * Extracts a split's image features with a frozen pretrained backbone into a feature cache
+ * (lib/features.ts), so that training reads features instead of running the CNN every epoch.
+ *
+ *   tsx scripts/extract-features.ts --split train                      # data/cocoapi, MobileNet V2
+ *   tsx scripts/extract-features.ts --split val --backbone resnet50_v2
+ *   tsx scripts/extract-features.ts --images DIR --out DIR --backbone mobilenet_v1_025 --source ../shared/models/mobilenet_v1_0.25_224
+ *   tsx scripts/extract-features.ts --bench 200 --backbone mobilenet_v1_025_graph --source ../shared/models/mobilenet_v1_0.25_224/imagenet
+ *
+ * Safe to interrupt: Ctrl-C finishes the current batch and saves the index; running the same
+ * command again resumes. Unreadable images are skipped and listed at the end.
+ * --bench N copies N COCO-sized (640x480) JPEGs, made from the photos in --images (default
+ * ../shared/coco-sample), into a temporary folder and measures decode+transform alone and the
+ * whole extraction there: images/s, bytes per 1000 images and peak memory (RSS).
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import sharp from "sharp";
+import { initBackend } from "../lib/backend";
+import { cocoPaths, loadCaptions, loadTestImageInfo, type Split } from "../lib/coco";
+import { extractFeatures, featureProgressBar, type FeatureExtractionResult, type ImageRef } from "../lib/features";
+import { MOBILENET_V1_025, MOBILENET_V1_025_GRAPH, MOBILENET_V2, PretrainedBackbone, RESNET50_V2, transformFor, type BackboneSpec } from "../lib/model/backbone";
+import { DEFAULT_MODEL_CACHE } from "../lib/model/model-cache";
+import { transformImage } from "../lib/transforms";
+
+const PRESETS: Record<string, BackboneSpec> = {
+  mobilenet_v2: MOBILENET_V2,
+  resnet50_v2: RESNET50_V2,
+  mobilenet_v1_025: MOBILENET_V1_025,
+  mobilenet_v1_025_graph: MOBILENET_V1_025_GRAPH,
+};
+const SAMPLE_PHOTOS = path.resolve(__dirname, "../../shared/coco-sample/images/val2014");
+const IMAGE_FILE = /\.(jpe?g|png|webp)$/i;
+
+const USAGE = `Usage: tsx scripts/extract-features.ts [options]
+  --data DIR             dataset root in COCO layout (default data/cocoapi)
+  --split NAME           train | val | test (default train)
+  --images DIR           instead of --data/--split: every image in DIR (id = the file name's last number)
+  --limit N              only the first N images
+  --backbone NAME        ${Object.keys(PRESETS).join(" | ")} (default mobilenet_v2)
+  --source URL|PATH      load the backbone from here instead of its official URL
+  --feature-layer NAME   layer (layers model) or node (graph model) to take the features from
+  --cache-root DIR       downloaded models (default ${DEFAULT_MODEL_CACHE})
+  --out DIR              the feature cache (default data/features/<dataset>/<split>/<backbone>, or
+                         data/features/<folder>/<backbone> with --images)
+  --batch N              images per batch (default 32)
+  --recompute            replace a cache made with another backbone or transform
+  --bench N              measure on N generated 640x480 JPEGs instead (see the file comment)
+  --no-progress          no progress bar
+  --json                 print the summary as one JSON line`;
+
+function parse() {
+  const { values } = parseArgs({
+    options: {
+      data: { type: "string", default: "data/cocoapi" },
+      split: { type: "string", default: "train" },
+      images: { type: "string" },
+      limit: { type: "string" },
+      backbone: { type: "string", default: "mobilenet_v2" },
+      source: { type: "string" },
+      "feature-layer": { type: "string" },
+      "cache-root": { type: "string", default: DEFAULT_MODEL_CACHE },
+      out: { type: "string" },
+      batch: { type: "string", default: "32" },
+      recompute: { type: "boolean", default: false },
+      bench: { type: "string" },
+      "no-progress": { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const preset = PRESETS[values.backbone];
+  if (!preset) throw new Error(`--backbone: unknown "${values.backbone}" (known: ${Object.keys(PRESETS).join(", ")})`);
+  const spec: BackboneSpec = {
+    ...preset,
+    source: values.source ?? preset.source,
+    featureLayer: values["feature-layer"] ?? preset.featureLayer,
+  };
+  return { ...values, spec, batch: positiveInt(values.batch, "--batch"), limit: values.limit ? positiveInt(values.limit, "--limit") : Infinity };
+}
+
+function positiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got "${text}"`);
+  return n;
+}
+
+/** Every image file in `dir`, its id taken from the last number in its name (COCO_val2014_000000000139.jpg → 139). */
+function imagesInFolder(dir: string): ImageRef[] {
+  if (!fs.existsSync(dir)) throw new Error(`${dir}: folder not found`);
+  const files = fs.readdirSync(dir).filter((f) => IMAGE_FILE.test(f)).sort();
+  const seen = new Map<number, string>();
+  return files.map((f) => {
+    const digits = f.match(/(\d+)\D*$/);
+    if (!digits) throw new Error(`${path.join(dir, f)}: no number in the file name to use as the image id`);
+    const imageId = Number(digits[1]);
+    if (seen.has(imageId)) throw new Error(`${dir}: ${seen.get(imageId)} and ${f} would both be image ${imageId}`);
+    seen.set(imageId, f);
+    return { imageId, file: path.join(dir, f) };
+  });
+}
+
+async function imagesOfSplit(root: string, split: string): Promise<ImageRef[]> {
+  if (!["train", "val", "test"].includes(split)) throw new Error(`--split must be train, val or test, got "${split}"`);
+  const paths = cocoPaths(root);
+  const s = split as Split;
+  const index = s === "test" ? await loadTestImageInfo(paths.annotations.test, paths.images.test) : await loadCaptions(paths.annotations[s], paths.images[s]);
+  return index.images.map((image) => ({ imageId: image.id, file: index.imagePath(image.id) }));
+}
+
+/** Peak resident memory of this process so far, in MB. */
+function peakRssMb(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+async function extract(opts: ReturnType<typeof parse>, images: ImageRef[], out: string): Promise<FeatureExtractionResult & { featureDim: number }> {
+  await initBackend();
+  const backbone = await PretrainedBackbone.load(opts.spec, opts["cache-root"]);
+  const bar = opts["no-progress"] ? undefined : featureProgressBar(`features ${backbone.name}`);
+  // Ctrl-C: stop after the current batch with a consistent cache; a second Ctrl-C quits at once.
+  const abort = new AbortController();
+  process.once("SIGINT", () => abort.abort());
+  try {
+    const result = await extractFeatures({
+      dir: out,
+      backbone,
+      transform: transformFor(backbone),
+      images,
+      batchSize: opts.batch,
+      onMismatch: opts.recompute ? "recompute" : "error",
+      onProgress: bar?.onProgress,
+      signal: abort.signal,
+    });
+    return { ...result, featureDim: backbone.featureDim };
+  } finally {
+    bar?.stop();
+    backbone.dispose();
+  }
+}
+
+function report(opts: ReturnType<typeof parse>, out: string, result: FeatureExtractionResult & { featureDim: number }): void {
+  const summary = {
+    out,
+    backbone: opts.spec.name,
+    featureDim: result.featureDim,
+    rows: result.rows,
+    extracted: result.extracted,
+    skipped: result.skipped.length,
+    complete: result.complete,
+    seconds: round(result.seconds),
+    imagesPerSecond: round(result.extracted / Math.max(result.seconds, 1e-3)),
+    bytesPer1000Images: result.featureDim * 2 * 1000,
+    peakRssMb: peakRssMb(),
+  };
+  if (opts.json) console.log(JSON.stringify(summary));
+  else console.log(Object.entries(summary).map(([k, v]) => `${k}: ${v}`).join("\n"));
+  for (const s of result.skipped) console.error(`skipped image ${s.imageId}: ${s.file}: ${s.reason}`);
+  if (!result.complete) {
+    console.error("interrupted: the cache is consistent; run the same command again to resume");
+    process.exitCode = 130;
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+/** Writes `count` 640x480 JPEGs (COCO's usual size) made from the photos in `from`, each one different. */
+async function makeBenchImages(from: string, count: number, dir: string): Promise<ImageRef[]> {
+  const photos = fs.readdirSync(from).filter((f) => IMAGE_FILE.test(f)).sort();
+  if (!photos.length) throw new Error(`${from}: no photos to make benchmark images from`);
+  const refs: ImageRef[] = [];
+  for (let i = 0; i < count; i++) {
+    const file = path.join(dir, `bench_${String(i + 1).padStart(12, "0")}.jpg`);
+    let image = sharp(path.join(from, photos[i % photos.length])).rotate().resize(640, 480, { fit: "cover" });
+    if (Math.floor(i / photos.length) % 2) image = image.flop(); // a second pass over the photos gives mirror images
+    await image.modulate({ brightness: 0.8 + 0.4 * ((i * 37) % 100) / 100 }).jpeg({ quality: 90 }).toFile(file);
+    refs.push({ imageId: i + 1, file });
+  }
+  return refs;
+}
+
+/** Decode+transform alone, with sharp's default concurrency: how fast the CPU side can feed the CNN. */
+async function decodeRate(images: ImageRef[], opts: ReturnType<typeof parse>): Promise<number> {
+  const transform = transformFor({ inputSize: opts.spec.inputSize, normalization: opts.spec.normalization });
+  const start = Date.now();
+  for (let i = 0; i < images.length; i += opts.batch) {
+    await Promise.all(images.slice(i, i + opts.batch).map((image) => transformImage(image.file, transform)));
+  }
+  return images.length / ((Date.now() - start) / 1000);
+}
+
+async function bench(opts: ReturnType<typeof parse>, count: number): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "features-bench-"));
+  try {
+    const images = await makeBenchImages(opts.images ?? SAMPLE_PHOTOS, count, tmp);
+    const jpegBytes = images.reduce((sum, image) => sum + fs.statSync(image.file).size, 0);
+    const decode = await decodeRate(images, opts);
+    const result = await extract({ ...opts, "no-progress": true }, images, path.join(tmp, "features"));
+    const rate = result.extracted / result.seconds;
+    const summary = {
+      name: "extract_features",
+      backbone: opts.spec.name,
+      images: count,
+      meanJpegKb: Math.round(jpegBytes / count / 1024),
+      decodeTransformImagesPerSecond: round(decode),
+      extractImagesPerSecond: round(rate),
+      estimatedHoursFor83kTrain: round(82783 / rate / 3600),
+      bytesPer1000Images: result.featureDim * 2 * 1000,
+      peakRssMb: peakRssMb(),
+    };
+    console.log(opts.json ? JSON.stringify(summary) : Object.entries(summary).map(([k, v]) => `${k}: ${v}`).join("\n"));
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = parse();
+  if (opts.bench) return bench(opts, positiveInt(opts.bench, "--bench"));
+  const images = (opts.images ? imagesInFolder(opts.images) : await imagesOfSplit(opts.data, opts.split)).slice(0, opts.limit);
+  const dataset = opts.images ? [path.basename(path.resolve(opts.images))] : [path.basename(path.resolve(opts.data)), opts.split];
+  const out = opts.out ?? path.join("data", "features", ...dataset, opts.spec.name);
+  report(opts, out, await extract(opts, images, out));
+}
+
+main().catch((e: Error) => {
+  console.error(e.message);
+  process.exit(1);
+});
