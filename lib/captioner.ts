@@ -1,0 +1,154 @@
+/**
+ * The whole model in one object: the encoder, the decoder and the vocabulary they share.
+ *
+ *   image file ──transform──▶ pixels [batch, S, S, 3] ──encoder──▶ [batch, embed] ──decoder──▶ caption
+ *
+ * It knows how to caption image files (greedy or beam search), and how to save itself as a
+ * checkpoint and come back from one.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { type ModelConfig, MODEL_KEYS, modelConfigOf } from "./config";
+import {
+  assertSameConfig,
+  readCheckpointMeta,
+  readCheckpointVocabulary,
+  resolveCheckpoint,
+  restoreVariables,
+  saveCheckpoint,
+} from "./checkpoint";
+import { EncoderCNN } from "./model/encoder";
+import { PretrainedBackbone, transformFor, type Backbone } from "./model/backbone";
+import { DecoderRNN } from "./model/decoder";
+import { SmallCNN } from "./model/small-cnn";
+import { beamSearchCaptions, greedyCaptions, type Caption } from "./sample";
+import { transformImage, type TransformConfig } from "./transforms";
+import { assertSameVocabulary, Vocabulary, type VocabularyJSON } from "./vocabulary";
+
+export interface CaptionOptions {
+  /** 1 = greedy decoding; k > 1 = beam search with k hypotheses. */
+  beamSize?: number;
+  maxLength?: number;
+  /** Length normalisation of beam search (see sample.ts). */
+  alpha?: number;
+}
+
+export class Captioner {
+  private constructor(
+    readonly config: ModelConfig,
+    readonly vocab: Vocabulary,
+    readonly encoder: EncoderCNN,
+    readonly decoder: DecoderRNN,
+  ) {}
+
+  /** A new model with freshly initialised weights (the pretrained backbone is loaded, or downloaded once). */
+  static async create(config: ModelConfig, vocab: Vocabulary, seed = 1): Promise<Captioner> {
+    const backbone = await createBackbone(config, seed);
+    const encoder = new EncoderCNN(backbone, { embedSize: config.embedSize, seed: seed + 1 });
+    const decoder = new DecoderRNN(
+      { vocabSize: vocab.size, embedSize: config.embedSize, hiddenSize: config.hiddenSize, numLayers: config.numLayers, dropout: config.dropout },
+      { seed: seed + 2 },
+    );
+    return new Captioner(modelConfigOf(config), vocab, encoder, decoder);
+  }
+
+  /**
+   * Loads a checkpoint (a checkpoint folder, or a run folder: its latest). With `expected`, a
+   * checkpoint made with another model configuration is refused.
+   */
+  static async load(where: string, expected?: ModelConfig): Promise<Captioner> {
+    const dir = resolveCheckpoint(where);
+    const meta = readCheckpointMeta<ModelConfig>(dir);
+    if (expected) assertSameConfig(dir, modelConfigOf(meta.config), modelConfigOf(expected), MODEL_KEYS);
+    const vocab = Vocabulary.fromJSON(readCheckpointVocabulary(dir) as VocabularyJSON, `${dir}/vocabulary.json`);
+    assertSameVocabulary(meta.vocabularyFingerprint, vocab, dir);
+    const model = await Captioner.create(meta.config, vocab);
+    await restoreVariables(dir, model.variables);
+    return model;
+  }
+
+  /** Every weight a checkpoint saves and training updates (a frozen backbone's are not among them). */
+  get variables(): tf.Variable[] {
+    return [...this.encoder.trainableVariables, ...this.decoder.variables];
+  }
+
+  get backbone(): Backbone {
+    return this.encoder.backbone;
+  }
+
+  /** The image transform this model expects: centre crop for evaluation, random crop (+ flip) to train. */
+  transform(train = false, flip = false): TransformConfig {
+    return transformFor(this.backbone, { train, flip: train && flip });
+  }
+
+  /**
+   * Image data of a batch → embeddings [batch, embed]. The data is either pixels
+   * [batch, S, S, 3] (run the whole encoder) or cached backbone features [batch, featureDim].
+   */
+  embed(images: tf.Tensor): tf.Tensor2D {
+    return images.rank === 4 ? this.encoder.apply(images as tf.Tensor4D) : this.encoder.embed(images as tf.Tensor2D);
+  }
+
+  /** Captions for a batch of image data (pixels or features, as `embed` takes). */
+  captionBatch(images: tf.Tensor, options: CaptionOptions = {}): Caption[] {
+    const embedding = this.embed(images);
+    try {
+      const { beamSize = 1, maxLength, alpha } = options;
+      return beamSize > 1
+        ? beamSearchCaptions(this.decoder, embedding, this.vocab, { beamSize, maxLength, alpha })
+        : greedyCaptions(this.decoder, embedding, this.vocab, { maxLength });
+    } finally {
+      embedding.dispose();
+    }
+  }
+
+  /** Captions for image files (any format sharp reads), in batches of `batchSize`. */
+  async captionFiles(files: string[], options: CaptionOptions & { batchSize?: number } = {}): Promise<Caption[]> {
+    const transform = this.transform(false);
+    const size = transform.crop;
+    const batchSize = options.batchSize ?? 16;
+    const captions: Caption[] = [];
+    for (let i = 0; i < files.length; i += batchSize) {
+      const chunk = files.slice(i, i + batchSize);
+      const pixels = await Promise.all(chunk.map((f) => transformImage(f, transform)));
+      const images = tf.tensor4d(concat(pixels), [chunk.length, size, size, 3]);
+      captions.push(...this.captionBatch(images, options));
+      images.dispose();
+    }
+    return captions;
+  }
+
+  /** Saves the model (and optionally the optimizer and training state) as `<checkpointsDir>/<label>`. */
+  async save(checkpointsDir: string, label: string, extra: { config?: unknown; state?: unknown; optimizer?: tf.Optimizer; keep?: number } = {}) {
+    return saveCheckpoint(checkpointsDir, {
+      label,
+      config: extra.config ?? this.config,
+      state: extra.state ?? {},
+      vocabulary: this.vocab,
+      variables: this.variables,
+      optimizer: extra.optimizer,
+      keep: extra.keep,
+    });
+  }
+
+  dispose(): void {
+    this.encoder.dispose();
+    this.decoder.dispose();
+  }
+}
+
+async function createBackbone(config: ModelConfig, seed: number): Promise<Backbone> {
+  const { encoder } = config;
+  if (encoder.kind === "small-cnn") return new SmallCNN({ inputSize: encoder.inputSize, filters: encoder.filters, seed });
+  return PretrainedBackbone.load(encoder.backbone);
+}
+
+/** Joins equal-length arrays into one. */
+export function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

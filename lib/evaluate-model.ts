@@ -1,0 +1,140 @@
+/**
+ * Evaluating a model on a split: caption every image, score the captions against the references
+ * (BLEU, ROUGE-L, CIDEr-D, as the COCO evaluation does), measure the loss on the references and,
+ * on the synthetic scenes, check each caption against what is really in the picture.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Captioner, CaptionOptions } from "./captioner";
+import { CaptionLoader, type Batch, type CaptionPair } from "./loader";
+import { maskedCrossEntropy } from "./model/loss";
+import type { DataSource } from "./image-source";
+import { captionPairs, type SplitData } from "./dataset";
+import type { Caption } from "./sample";
+import { evaluateResults, referenceCaptions, type CocoResult, type CocoScores } from "./metrics/evaluate";
+import { sceneScores, type SceneScores } from "./metrics/scene-score";
+
+export interface SplitEvaluation {
+  /** The captions in COCO results format, as `npm run eval` reads them. */
+  results: CocoResult[];
+  captions: Map<number, Caption>;
+  /** Corpus scores (absent when the split has no reference captions, as COCO's test split). */
+  scores?: CocoScores;
+  /** Per-image scores, keyed by image id as a string. */
+  perImage?: Map<string, CocoScores>;
+  /** Truth to the scene (synthetic data only). */
+  scene?: SceneScores;
+}
+
+/** Captions the given images (all of the split by default), batch by batch. */
+export async function captionImages(
+  model: Captioner,
+  data: DataSource,
+  imageIds: number[],
+  options: CaptionOptions & { batchSize?: number } = {},
+): Promise<Map<number, Caption>> {
+  const loader = imageLoader(model, data, [], imageIds, 0, options.batchSize ?? 32);
+  const captions = new Map<number, Caption>();
+  for await (const batch of loader.epoch()) {
+    const images = tf.tensor(batch.images, batch.imageShape);
+    const out = model.captionBatch(images, options);
+    images.dispose();
+    batch.imageIds.forEach((id, row) => captions.set(id, out[row]));
+  }
+  return captions;
+}
+
+/** Mean cross-entropy per token of the reference captions of `imageIds` (no dropout). */
+export async function referenceLoss(
+  model: Captioner,
+  split: SplitData,
+  data: DataSource,
+  imageIds: number[],
+  batchSize = 64,
+): Promise<number> {
+  const loader = imageLoader(model, data, captionPairs(split), imageIds, Infinity, batchSize);
+  let total = 0;
+  let tokens = 0;
+  for await (const batch of loader.epoch()) {
+    if (batch.time < 2) continue;
+    const { loss, count } = batchLoss(model, batch);
+    total += loss * count;
+    tokens += count;
+  }
+  return tokens > 0 ? total / tokens : NaN;
+}
+
+/** Scores captions against the split's references and, if it has them, its scenes. */
+export function scoreCaptions(split: SplitData, captions: Map<number, Caption>): SplitEvaluation {
+  const results = [...captions].map(([image_id, c]) => ({ image_id, caption: c.caption }));
+  const evaluation: SplitEvaluation = { results, captions };
+  if (split.index.captions.length > 0) {
+    const { scores, perImage } = evaluateResults(referenceCaptions(split.index), results, {
+      results: `${split.split} predictions`,
+      refs: split.index.file,
+    });
+    Object.assign(evaluation, { scores, perImage });
+  }
+  if (split.scenes) {
+    const wanted = new Set(captions.keys());
+    const scenes = split.scenes.filter((s) => wanted.has(s.imageId));
+    evaluation.scene = sceneScores(new Map(results.map((r) => [r.image_id, r.caption])), scenes);
+  }
+  return evaluation;
+}
+
+/** Captions and scores: the whole evaluation of a split in one call. */
+export async function evaluateSplit(
+  model: Captioner,
+  split: SplitData,
+  data: DataSource,
+  options: CaptionOptions & { imageIds?: number[]; batchSize?: number } = {},
+): Promise<SplitEvaluation> {
+  const imageIds = options.imageIds ?? split.index.images.map((i) => i.id);
+  return scoreCaptions(split, await captionImages(model, data, imageIds, options));
+}
+
+/** The headline numbers of an evaluation as one flat record (for logs and tables). */
+export function flatScores(e: SplitEvaluation): Record<string, number> {
+  return {
+    ...(e.scores ?? {}),
+    ...(e.scene ? { scenePrecision: e.scene.precision, sceneRecall: e.scene.recall } : {}),
+  };
+}
+
+function imageLoader(
+  model: Captioner,
+  data: DataSource,
+  captions: CaptionPair[],
+  imageIds: number[],
+  captionsPerImage: number,
+  batchSize: number,
+) {
+  return new CaptionLoader({
+    captions,
+    imageIds,
+    captionsPerImage,
+    vocab: model.vocab,
+    source: data.source,
+    imageShape: data.shape,
+    batchSize,
+    seed: 0,
+    mode: "images",
+  });
+}
+
+function batchLoss(model: Captioner, batch: Batch): { loss: number; count: number } {
+  const rows = batch.imageIds.length;
+  const { time } = batch;
+  const scalar = tf.tidy(() => {
+    const tokens = tf.tensor2d(batch.tokens, [rows, time], "int32");
+    const mask = tf.tensor2d(batch.mask, [rows, time]);
+    const logits = model.decoder.forward(model.embed(tf.tensor(batch.images, batch.imageShape)), tokens);
+    return maskedCrossEntropy(logits, tokens.slice([0, 1], [rows, time - 1]), mask.slice([0, 1], [rows, time - 1]));
+  });
+  const loss = scalar.dataSync()[0];
+  scalar.dispose();
+  // Scored tokens: everything after <start> that is not padding.
+  let count = 0;
+  for (let r = 0; r < rows; r++) for (let t = 1; t < time; t++) count += batch.mask[r * time + t];
+  return { loss, count };
+}

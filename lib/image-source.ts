@@ -1,0 +1,67 @@
+/**
+ * Where a batch's image data comes from: decoded pixels, or backbone features cached on disk.
+ *
+ * With a frozen backbone the CNN's output never changes, so it is computed once per image and
+ * read back (lib/features.ts): an epoch then costs only the decoder. What that gives up is
+ * augmentation — every epoch sees the same centre crop of each image, never a random crop or a
+ * flip. With a trainable CNN (the small one on the synthetic scenes) pixels must be decoded;
+ * when the transform has no randomness their decoded form is kept in memory after first use.
+ */
+import * as path from "node:path";
+import type { Captioner } from "./captioner";
+import type { CocoCaptionIndex } from "./coco";
+import { extractFeatures, FeatureCache, featureSource, type FeatureExtractionProgress } from "./features";
+import type { ImageSource } from "./loader";
+import { PretrainedBackbone } from "./model/backbone";
+import { transformSource, type TransformConfig } from "./transforms";
+
+export interface DataSource {
+  source: ImageSource;
+  /** Shape of one image's data: [S, S, 3] pixels or [featureDim] features. */
+  shape: number[];
+  close(): Promise<void>;
+}
+
+export interface SourceOptions {
+  /** Random crops and flips (only for pixels; training). */
+  augment: boolean;
+  /** Use (and fill) the on-disk feature cache when the backbone is frozen. */
+  featureCache: boolean;
+  /** Folder of feature caches, one subfolder per split. */
+  cacheDir: string;
+  onProgress?: (p: FeatureExtractionProgress) => void;
+}
+
+export async function imageSource(model: Captioner, index: CocoCaptionIndex, split: string, opts: SourceOptions): Promise<DataSource> {
+  const backbone = model.backbone;
+  if (opts.featureCache && backbone instanceof PretrainedBackbone) {
+    const dir = path.join(opts.cacheDir, backbone.name, split);
+    const transform = model.transform(false);
+    const images = index.images.map((image) => ({ imageId: image.id, file: index.imagePath(image.id) }));
+    await extractFeatures({ dir, backbone, transform, images, onProgress: opts.onProgress });
+    const cache = await FeatureCache.open(dir);
+    return { source: featureSource(cache), shape: [backbone.featureDim], close: () => cache.close() };
+  }
+  const transform = model.transform(opts.augment, opts.augment);
+  const decode = transformSource((id) => index.imagePath(id), transform);
+  const source = isDeterministic(transform) ? memoize(decode) : decode;
+  return { source, shape: [transform.crop, transform.crop, 3], close: async () => {} };
+}
+
+function isDeterministic(t: TransformConfig): boolean {
+  return !t.train || (t.crop === t.resize && !t.flip);
+}
+
+/** Keeps each image's decoded data after its first read (fine for the small synthetic images). */
+function memoize(source: ImageSource): ImageSource {
+  const cache = new Map<number, Promise<Float32Array>>();
+  return (imageId, rng) => {
+    let data = cache.get(imageId);
+    if (!data) {
+      data = source(imageId, rng);
+      data.catch(() => cache.delete(imageId)); // a failed read is not remembered
+      cache.set(imageId, data);
+    }
+    return data;
+  };
+}

@@ -1,0 +1,339 @@
+/**
+ * The training loop, as the notebooks and `npm run train` run it.
+ *
+ *   for each epoch:
+ *     for each step: a batch of (image, caption) pairs → forward, masked cross-entropy,
+ *                    gradients, clipping, Adam (model/train-step.ts); one line in the log
+ *     validate: loss on the val captions, greedy captions of val images, their BLEU/ROUGE-L/
+ *               CIDEr (and, on synthetic scenes, precision/recall of the objects named)
+ *     checkpoint: weights, Adam state, data-loader position and RNG, so a resumed run
+ *                 continues exactly as if it had never stopped
+ *
+ * An abort signal (Ctrl-C in the command line) ends training after the current step with a
+ * checkpoint of that step.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend, type BackendInfo } from "./backend";
+import { Captioner } from "./captioner";
+import { readCheckpointMeta, resolveCheckpoint, restoreOptimizer, writeJsonAtomically } from "./checkpoint";
+import type { TrainConfig } from "./config";
+import { captionPairs, loadSplit, type SplitData } from "./dataset";
+import { captionImages, flatScores, referenceLoss, scoreCaptions, type SplitEvaluation } from "./evaluate-model";
+import { imageSource, type DataSource } from "./image-source";
+import { CaptionLoader, type Batch, type LoaderState } from "./loader";
+import { perplexity } from "./model/loss";
+import { trainStep } from "./model/train-step";
+import { ensureSyntheticDataset } from "./synthetic/ensure";
+import { appendRecord, truncateLog, type EpochRecord, type StepRecord } from "./train-log";
+import { Vocabulary } from "./vocabulary";
+
+/** What a checkpoint records of the loop, to resume it. */
+export interface TrainState {
+  /** Steps done in total. */
+  step: number;
+  /** Epochs completed. */
+  epoch: number;
+  /** Steps done in the current epoch. */
+  stepInEpoch: number;
+  /** Where the data loader stands (its sampler and RNG). */
+  loader: LoaderState;
+  /** Training seconds so far, over all runs. */
+  seconds: number;
+}
+
+export interface StepProgress {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  epochs: number;
+  stepInEpoch: number;
+  stepsPerEpoch: number;
+  loss: number;
+  perplexity: number;
+  tokensPerSecond: number;
+  etaSeconds: number;
+}
+
+export interface TrainHooks {
+  /** Continue from this checkpoint (a checkpoint folder or a run folder). */
+  resume?: string;
+  /** Called after every step (drive a progress bar or a notebook display with it). */
+  onStep?(progress: StepProgress): void;
+  /** Called after each epoch's validation. */
+  onEpoch?(record: EpochRecord, evaluation: SplitEvaluation | undefined): void;
+  /** Receives the lines worth printing: the set-up, every `printEvery` steps, each epoch. */
+  log?(line: string): void;
+  /** When aborted, training stops after the current step and writes a checkpoint. */
+  signal?: AbortSignal;
+  /** Stop (with a checkpoint) once this many steps are done in total: for short runs and tests. */
+  maxSteps?: number;
+}
+
+export interface TrainResult {
+  model: Captioner;
+  backend: BackendInfo;
+  runDir: string;
+  /** The last checkpoint written. */
+  checkpoint: string;
+  state: TrainState;
+  /** True when stopped by the signal or `maxSteps` before the last epoch ended. */
+  interrupted: boolean;
+}
+
+/** Files of a run folder. */
+export function runFiles(runDir: string) {
+  return {
+    config: path.join(runDir, "config.json"),
+    log: path.join(runDir, "training-log.jsonl"),
+    checkpoints: path.join(runDir, "checkpoints"),
+    predictions: path.join(runDir, "predictions"),
+  };
+}
+
+export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const say = hooks.log ?? (() => {});
+  const backend = await initBackend({ log: say });
+  const files = runFiles(config.runDir);
+  fs.mkdirSync(files.predictions, { recursive: true });
+
+  const { trainSplit, valSplit } = await loadData(config, say);
+  const resumeDir = hooks.resume ? resolveCheckpoint(hooks.resume) : undefined;
+  const model = resumeDir ? await Captioner.load(resumeDir, config) : await newModel(config, trainSplit);
+  say(`vocabulary: ${model.vocab.size} words (threshold ${config.vocabThreshold}); ${model.variables.length} weight tensors`);
+  writeJsonAtomically(files.config, config);
+
+  const sourceOptions = { featureCache: config.featureCache, cacheDir: path.join(config.dataRoot, "features") };
+  const trainData = await imageSource(model, trainSplit.index, "train", { ...sourceOptions, augment: config.augment });
+  const valData = await imageSource(model, valSplit.index, "val", { ...sourceOptions, augment: false });
+  const loader = new CaptionLoader({
+    captions: captionPairs(trainSplit),
+    vocab: model.vocab,
+    source: trainData.source,
+    imageShape: trainData.shape,
+    batchSize: config.batchSize,
+    seed: config.seed,
+    mode: config.batching,
+  });
+  const optimizer = tf.train.adam(config.learningRate);
+  const state: TrainState = { step: 0, epoch: 0, stepInEpoch: 0, seconds: 0, loader: loader.state() };
+  if (resumeDir) {
+    Object.assign(state, readCheckpointMeta<TrainConfig, TrainState>(resumeDir).state);
+    loader.setState(state.loader);
+    await restoreOptimizer(resumeDir, optimizer);
+    truncateLog(files.log, state.step);
+    say(`resumed from ${resumeDir} at step ${state.step} (epoch ${state.epoch + 1}, step ${state.stepInEpoch} of it)`);
+  }
+
+  const loop = new Loop(config, hooks, model, loader, optimizer, state, files);
+  try {
+    return { ...(await loop.run(valSplit, valData)), backend };
+  } finally {
+    await Promise.all([trainData.close(), valData.close()]);
+    optimizer.dispose();
+  }
+}
+
+async function loadData(config: TrainConfig, say: (line: string) => void) {
+  if (config.dataset === "synthetic") {
+    const made = await ensureSyntheticDataset(config.dataRoot, { images: config.syntheticImages, seed: config.seed });
+    if (made.generated) say(`generated ${config.syntheticImages} synthetic images in ${config.dataRoot}`);
+  }
+  const [trainSplit, valSplit] = await Promise.all([loadSplit(config.dataRoot, "train"), loadSplit(config.dataRoot, "val")]);
+  say(
+    `data: ${config.dataRoot}: train ${trainSplit.index.images.length} images / ${trainSplit.index.captions.length} captions, ` +
+      `val ${valSplit.index.images.length} images`,
+  );
+  return { trainSplit, valSplit };
+}
+
+async function newModel(config: TrainConfig, trainSplit: SplitData): Promise<Captioner> {
+  const vocab = Vocabulary.build(
+    trainSplit.index.captions.map((c) => c.caption),
+    { threshold: config.vocabThreshold },
+  );
+  return Captioner.create(config, vocab, config.seed);
+}
+
+/** The loop's moving parts, so that each phase reads as one short method. */
+class Loop {
+  private readonly stepsPerEpoch: number;
+  private lastCheckpoint = "";
+
+  constructor(
+    private readonly config: TrainConfig,
+    private readonly hooks: TrainHooks,
+    private readonly model: Captioner,
+    private readonly loader: CaptionLoader,
+    private readonly optimizer: tf.Optimizer,
+    private readonly state: TrainState,
+    private readonly files: ReturnType<typeof runFiles>,
+  ) {
+    this.stepsPerEpoch = config.stepsPerEpoch ?? loader.batchesPerEpoch;
+  }
+
+  async run(valSplit: SplitData, valData: DataSource): Promise<Omit<TrainResult, "backend">> {
+    const { config, state } = this;
+    while (state.epoch < config.epochs) {
+      while (state.stepInEpoch < this.stepsPerEpoch) {
+        if (this.shouldStop()) return this.finish(true);
+        await this.step();
+      }
+      state.epoch += 1;
+      state.stepInEpoch = 0;
+      await this.endEpoch(valSplit, valData);
+    }
+    return this.finish(false);
+  }
+
+  private shouldStop(): boolean {
+    const { signal, maxSteps } = this.hooks;
+    return Boolean(signal?.aborted) || (maxSteps !== undefined && this.state.step >= maxSteps);
+  }
+
+  private async step(): Promise<void> {
+    const { config, state } = this;
+    const batch = await this.loader.next();
+    const started = performance.now();
+    const loss = this.trainOn(batch);
+    const seconds = (performance.now() - started) / 1000;
+    state.step += 1;
+    state.stepInEpoch += 1;
+    state.seconds += seconds;
+
+    const tokens = scoredTokens(batch);
+    const record: StepRecord = {
+      kind: "step",
+      step: state.step,
+      epoch: state.epoch + 1,
+      loss,
+      perplexity: perplexity(loss),
+      seconds: state.seconds,
+      tokensPerSecond: tokens / seconds,
+    };
+    appendRecord(this.files.log, record);
+    const progress = this.progress(record);
+    this.hooks.onStep?.(progress);
+    if (state.step % config.printEvery === 0) this.hooks.log?.(progressLine(progress));
+  }
+
+  /** One optimisation step on a batch; returns its loss. */
+  private trainOn(batch: Batch): number {
+    const { config, model, state } = this;
+    const rows = batch.imageIds.length;
+    const images = tf.tensor(batch.images, batch.imageShape);
+    const tokens = tf.tensor2d(batch.tokens, [rows, batch.time], "int32");
+    const mask = tf.tensor2d(batch.mask, [rows, batch.time]);
+    try {
+      return trainStep({
+        decoder: model.decoder,
+        embedImages: () => model.embed(images),
+        encoderVariables: model.encoder.trainableVariables,
+        tokens,
+        mask,
+        optimizer: this.optimizer,
+        clipNorm: config.clipNorm,
+        // Each step's dropout masks follow from the seed and the step number: resuming repeats them.
+        dropoutSeed: config.seed * 1_000_003 + state.step,
+      });
+    } finally {
+      tf.dispose([images, tokens, mask]);
+    }
+  }
+
+  private async endEpoch(valSplit: SplitData, valData: DataSource): Promise<void> {
+    const { config, state, model } = this;
+    const started = performance.now();
+    let evaluation: SplitEvaluation | undefined;
+    let valLoss = NaN;
+    if (config.valImages > 0) {
+      const ids = valSplit.index.images.slice(0, config.valImages).map((i) => i.id);
+      valLoss = await referenceLoss(model, valSplit, valData, ids);
+      const captions = await captionImages(model, valData, ids, { maxLength: config.maxCaptionLength });
+      evaluation = scoreCaptions(valSplit, captions);
+      const file = path.join(this.files.predictions, `val-epoch-${pad(state.epoch)}.json`);
+      fs.writeFileSync(file, JSON.stringify(evaluation.results, null, 1));
+    }
+    const record: EpochRecord = {
+      kind: "epoch",
+      epoch: state.epoch,
+      step: state.step,
+      valLoss,
+      valPerplexity: perplexity(valLoss),
+      metrics: evaluation ? flatScores(evaluation) : {},
+      seconds: (performance.now() - started) / 1000,
+    };
+    appendRecord(this.files.log, record);
+    await this.checkpoint(`epoch-${pad(state.epoch)}`);
+    this.hooks.onEpoch?.(record, evaluation);
+    this.hooks.log?.(epochLine(record, config.epochs));
+  }
+
+  private async finish(interrupted: boolean): Promise<Omit<TrainResult, "backend">> {
+    const { state } = this;
+    // An interrupted run, or one whose last epoch was already saved, needs no second save.
+    if (interrupted || !this.lastCheckpoint) await this.checkpoint(`step-${pad(state.step, 6)}`);
+    if (interrupted) this.hooks.log?.(`stopped at step ${state.step}; resume with the checkpoint ${this.lastCheckpoint}`);
+    return { model: this.model, runDir: this.config.runDir, checkpoint: this.lastCheckpoint, state: { ...state }, interrupted };
+  }
+
+  private async checkpoint(label: string): Promise<void> {
+    this.state.loader = this.loader.state();
+    this.lastCheckpoint = await this.model.save(this.files.checkpoints, label, {
+      config: this.config,
+      state: this.state,
+      optimizer: this.optimizer,
+      keep: this.config.keepCheckpoints,
+    });
+  }
+
+  private progress(record: StepRecord): StepProgress {
+    const { config, state } = this;
+    const totalSteps = config.epochs * this.stepsPerEpoch;
+    const secondsPerStep = state.seconds / Math.max(1, state.step);
+    return {
+      step: state.step,
+      totalSteps,
+      epoch: state.epoch + 1,
+      epochs: config.epochs,
+      stepInEpoch: state.stepInEpoch,
+      stepsPerEpoch: this.stepsPerEpoch,
+      loss: record.loss,
+      perplexity: record.perplexity,
+      tokensPerSecond: record.tokensPerSecond,
+      etaSeconds: (totalSteps - state.step) * secondsPerStep,
+    };
+  }
+}
+
+/** Tokens the loss scored in a batch: every real token after <start>. */
+function scoredTokens(batch: Batch): number {
+  let n = 0;
+  for (let i = 0; i < batch.mask.length; i++) n += batch.mask[i];
+  return n - batch.imageIds.length;
+}
+
+export function progressLine(p: StepProgress): string {
+  return (
+    `epoch ${p.epoch}/${p.epochs} · step ${p.stepInEpoch}/${p.stepsPerEpoch} · loss ${p.loss.toFixed(3)} · ` +
+    `perplexity ${p.perplexity.toFixed(2)} · ${Math.round(p.tokensPerSecond)} tokens/s · ETA ${formatSeconds(p.etaSeconds)}`
+  );
+}
+
+function epochLine(r: EpochRecord, epochs: number): string {
+  const metrics = Object.entries(r.metrics)
+    .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+    .join(" · ");
+  return `epoch ${r.epoch}/${epochs} done · val loss ${r.valLoss.toFixed(3)} · val perplexity ${r.valPerplexity.toFixed(2)}${metrics ? ` · ${metrics}` : ""}`;
+}
+
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return "?";
+  const whole = Math.round(s);
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+}
+
+function pad(n: number, width = 3): string {
+  return String(n).padStart(width, "0");
+}
