@@ -176,16 +176,6 @@ export function assertSameConfig<C extends object>(dir: string, saved: C, wanted
   if (diffs.length) throw new Error(`${dir}: checkpoint does not match this configuration (${diffs.join("; ")})`);
 }
 
-/** Fails with a clear message when a vocabulary is not the one the checkpoint was trained with. */
-export function assertSameVocabulary(dir: string, meta: CheckpointMeta, vocabulary: SavableVocabulary): void {
-  if (vocabulary.fingerprint() !== meta.vocabularyFingerprint) {
-    throw new Error(
-      `${dir}: the vocabulary does not match the one this checkpoint was trained with ` +
-        `(fingerprint ${vocabulary.fingerprint().slice(0, 12)} vs ${meta.vocabularyFingerprint.slice(0, 12)})`,
-    );
-  }
-}
-
 function pruneCheckpoints(checkpointsDir: string, keep: number): void {
   const complete = fs
     .readdirSync(checkpointsDir)

@@ -1,0 +1,48 @@
+/**
+ * The library behind the notebooks, imported there as `captioner` (see environment.md).
+ * One module per concept; this file only gathers them.
+ */
+
+// Compute backend
+export * from "./backend";
+
+// Data: COCO files, text, images, batches, the synthetic scenes
+export * from "./coco";
+export * from "./dataset";
+export * from "./tokenizer";
+export * from "./vocabulary";
+export * from "./random";
+export * from "./transforms";
+export * from "./sampler";
+export * from "./loader";
+export * from "./synthetic";
+
+// The model
+export * from "./config";
+export * from "./model/backbone";
+export * from "./model/small-cnn";
+export * from "./model/encoder";
+export * from "./model/lstm";
+export * from "./model/decoder";
+export * from "./model/loss";
+export * from "./model/train-step";
+export * from "./sample";
+export * from "./captioner";
+export * from "./features";
+export * from "./image-source";
+
+// Training and evaluation
+export * from "./train";
+export * from "./train-log";
+export * from "./checkpoint";
+export * from "./evaluate-model";
+export * from "./metrics/evaluate";
+export * from "./metrics/scene-score";
+
+// Notebook display
+export * from "./display/plotly";
+export * from "./display/charts";
+export * from "./display/cards";
+
+// Getting MS COCO
+export * from "./coco-download";
