@@ -6,14 +6,16 @@
  * Prints one line per figure (one JSON object per line with --json):
  *
  * - `train_step`: one training step of the original's configuration (embed 512, hidden 512,
- *   batch 32, captions of 13 tokens, vocabulary 8,900). The image embedding is a given tensor,
- *   so this is the decoder's step alone: forward, masked cross-entropy, backward, clipping, Adam.
- *   `ms` is the median wall time of `--repeats` steps after warm-up. `matmul_ms` is what the
- *   step's matrix products alone take on this backend: the same 31 products (forward and
- *   backward, shapes in stepMatMuls), run as plain matMuls on fresh operands in the same
- *   process, interleaved with the steps so that both see the same machine load. `ratio_to_matmul` = ms / matmul_ms: the cost
- *   of everything else (gates, softmax, transposes, gather, Adam...). When Debian's python3-torch
- *   is installed, `torch_ms` is the same step in PyTorch on one thread (scripts/bench_torch.py).
+ *   batch 32, captions of 13 tokens counting <start> and <end>, so 13 LSTM steps and 12 scored
+ *   outputs, vocabulary 8,900). The image embedding is a given tensor, so this is the decoder's
+ *   step alone: forward, masked cross-entropy, backward, clipping, Adam. `ms` is the median wall
+ *   time of `--repeats` steps after warm-up. `matmul_ms` is what the step's matrix products
+ *   alone take on this backend: the same 31 products (forward and backward, shapes in
+ *   stepMatMuls), run as plain matMuls on fresh operands in the same process, interleaved with
+ *   the steps so that both see the same machine load. `ratio_to_matmul` = ms / matmul_ms: the
+ *   cost of everything else (gates, softmax, transposes, gather, Adam...). When Debian's
+ *   python3-torch is installed, `torch_ms` is the same step in PyTorch on one thread
+ *   (scripts/bench_torch.py).
  *   The `cpu_` figures are process CPU time, steadier than wall time on a shared machine;
  *   `phases_cpu_ms` splits a step into forward, backward and update (clipping + Adam).
  *   `matmul_reused_operands_ms` times the same products on operands that never change, which
