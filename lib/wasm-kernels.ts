@@ -6,7 +6,7 @@
  * - UnsortedSegmentSum: the gradient of tf.gather, i.e. of the word embedding.
  * - Conv2DBackpropFilter: the filter gradient of every conv2d.
  * - DepthwiseConv2dNativeBackpropFilter / ...BackpropInput: depthwise convolutions
- *   (MobileNet fine-tuning).
+ *   (MobileNet fine-tuning), as forward depthwise convolutions.
  *
  * Replaced (present, but naive loops many times slower than the forward op; found by
  * profiling a training step with tf.profile):
@@ -165,104 +165,6 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.Te
 }
 
 // ---------------------------------------------------------------------------------------
-// Depthwise convolution gradients: direct loops over the wasm heap
-
-/** Geometry of a depthwise convolution, from the kernel's attributes. */
-function depthwiseInfo(
-  inShape: number[],
-  filterShape: number[],
-  attrs: tf.NamedAttrMap,
-  kernel: string,
-): tf.backend_util.Conv2DInfo {
-  const dilations = (attrs.dilations ?? 1) as number | number[];
-  if ((Array.isArray(dilations) ? dilations : [dilations]).some((d) => d !== 1)) {
-    throw new Error(`lib/wasm-kernels.ts: ${kernel} supports dilations of 1 only`);
-  }
-  return tf.backend_util.computeConv2DInfo(
-    inShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    attrs.strides as number | [number, number],
-    1,
-    attrs.pad as "same" | "valid" | number,
-    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
-    true,
-  );
-}
-
-/**
- * Visits every (output position, filter tap) pair whose input pixel lies inside the image,
- * passing the flat offsets of the input pixel, the output position and the filter tap.
- * Both depthwise gradients are this loop with a different multiply-add inside.
- */
-function forEachDepthwiseTap(
-  info: tf.backend_util.Conv2DInfo,
-  visit: (xAt: number, dyAt: number, wAt: number) => void,
-): void {
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
-  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
-  const { top, left } = info.padInfo;
-  for (let n = 0; n < batchSize; n++) {
-    for (let i = 0; i < outHeight; i++) {
-      for (let j = 0; j < outWidth; j++) {
-        const dyAt = ((n * outHeight + i) * outWidth + j) * outChannels;
-        for (let a = 0; a < filterHeight; a++) {
-          const y = i * strideHeight + a - top;
-          if (y < 0 || y >= inHeight) continue;
-          for (let b = 0; b < filterWidth; b++) {
-            const xx = j * strideWidth + b - left;
-            if (xx < 0 || xx >= inWidth) continue;
-            visit(((n * inHeight + y) * inWidth + xx) * inChannels, dyAt, (a * filterWidth + b) * outChannels);
-          }
-        }
-      }
-    }
-  }
-}
-
-/** dW[a, b, c, m] = sum over n, i, j of x[n, i*s + a - top, j*s + b - left, c] * dy[n, i, j, c*M + m]. */
-function depthwiseBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
-  const { x, dy } = inputs; // x: [batch, H, W, C], dy: [batch, outH, outW, C*M]
-  assertFloat32("DepthwiseConv2dNativeBackpropFilter", x, dy);
-  const filterShape = attrs.filterShape as number[]; // [fh, fw, C, M]
-  const info = depthwiseInfo(x.shape, filterShape, attrs, "DepthwiseConv2dNativeBackpropFilter");
-  const multiplier = filterShape[3];
-  const out = backend.makeOutput(filterShape, "float32");
-  const dw = backend.typedArrayFromHeap(out); // [fh, fw, C*M]
-  const xVals = backend.typedArrayFromHeap(x);
-  const dyVals = backend.typedArrayFromHeap(dy);
-  dw.fill(0);
-  forEachDepthwiseTap(info, (xAt, dyAt, wAt) => {
-    for (let c = 0, k = 0; c < info.inChannels; c++) {
-      const xv = xVals[xAt + c];
-      for (let m = 0; m < multiplier; m++, k++) dw[wAt + k] += xv * dyVals[dyAt + k];
-    }
-  });
-  return out;
-}
-
-/** dx[n, y, x, c] = sum over taps and m of dy[n, i, j, c*M + m] * W[a, b, c, m], y = i*s + a - top. */
-function depthwiseBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
-  const { dy, filter } = inputs; // dy: [batch, outH, outW, C*M], filter: [fh, fw, C, M]
-  assertFloat32("DepthwiseConv2dNativeBackpropInput", dy, filter);
-  const inputShape = attrs.inputShape as number[];
-  const info = depthwiseInfo(inputShape, filter.shape, attrs, "DepthwiseConv2dNativeBackpropInput");
-  const multiplier = filter.shape[3];
-  const out = backend.makeOutput(inputShape, "float32");
-  const dx = backend.typedArrayFromHeap(out); // [batch, H, W, C]
-  const dyVals = backend.typedArrayFromHeap(dy);
-  const w = backend.typedArrayFromHeap(filter);
-  dx.fill(0);
-  forEachDepthwiseTap(info, (xAt, dyAt, wAt) => {
-    for (let c = 0, k = 0; c < info.inChannels; c++) {
-      let sum = 0;
-      for (let m = 0; m < multiplier; m++, k++) sum += dyVals[dyAt + k] * w[wAt + k];
-      dx[xAt + c] += sum;
-    }
-  });
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------
 // Conv2DBackpropInput as one forward convolution
 
 /**
@@ -329,6 +231,87 @@ function conv2DBackpropInput(original: WasmKernelFunc): WasmKernelFunc {
     dispose(backend, spread, flipped, swapped);
     return dx;
   };
+}
+
+// ---------------------------------------------------------------------------------------
+// Depthwise convolution gradients, as forward depthwise convolutions
+
+/** Geometry of a depthwise convolution, from a kernel's attributes (dilations of 1 only). */
+function depthwiseInfo(inShape: number[], filterShape: number[], attrs: tf.NamedAttrMap, kernel: string): tf.backend_util.Conv2DInfo {
+  const dilations = (attrs.dilations ?? 1) as number | number[];
+  if ((Array.isArray(dilations) ? dilations : [dilations]).some((d) => d !== 1)) {
+    throw new Error(`lib/wasm-kernels.ts: ${kernel} supports dilations of 1 only`);
+  }
+  return tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number | [number, number],
+    1,
+    attrs.pad as "same" | "valid" | number,
+    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    true,
+  );
+}
+
+function reshape(backend: BackendWasm, x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
+  return run("Reshape", backend, { x }, { shape });
+}
+
+/**
+ * dW[a, b, c, m] = sum over n, i, j of xPad[n, i*s + a, j*s + b, c] * dy[n, i, j, c*M + m].
+ *
+ * The trick of Conv2DBackpropFilter, with the batch folded into the channels: x^T
+ * [1, H, W, batch*C] convolved depthwise with dy^T [outH, outW, batch*C, M] (dilation = s)
+ * gives [1, >= fh, >= fw, batch*C*M]; crop it and sum over the batch.
+ */
+function depthwiseBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
+  const { x, dy } = inputs; // x: [batch, H, W, C], dy: [batch, outH, outW, C*M]
+  assertFloat32("DepthwiseConv2dNativeBackpropFilter", x, dy);
+  const filterShape = attrs.filterShape as number[]; // [fh, fw, C, M]
+  const info = depthwiseInfo(x.shape, filterShape, attrs, "DepthwiseConv2dNativeBackpropFilter");
+  const [fh, fw, channels, multiplier] = filterShape;
+  const { batchSize, inHeight, inWidth, outHeight, outWidth } = info;
+  const { top, bottom, left, right } = info.padInfo;
+  const xT = run("Transpose", backend, { x }, { perm: [1, 2, 0, 3] }); // [H, W, batch, C]
+  const dyT = run("Transpose", backend, { x: dy }, { perm: [1, 2, 0, 3] }); // [outH, outW, batch, C*M]
+  const xFolded = reshape(backend, xT, [1, inHeight, inWidth, batchSize * channels]);
+  const dyFolded = reshape(backend, dyT, [outHeight, outWidth, batchSize * channels, multiplier]);
+  const grad = run(
+    "DepthwiseConv2dNative",
+    backend,
+    { x: xFolded, filter: dyFolded },
+    { strides: [1, 1], pad: [[0, 0], [top, bottom], [left, right], [0, 0]], dilations: [info.strideHeight, info.strideWidth] },
+  ); // [1, >= fh, >= fw, batch*C*M]
+  const cropped = run("Slice", backend, { x: grad }, { begin: [0, 0, 0, 0], size: [1, fh, fw, batchSize * channels * multiplier] });
+  const perImage = reshape(backend, cropped, [fh, fw, batchSize, channels * multiplier]);
+  const summed = run("Sum", backend, { x: perImage }, { axis: [2], keepDims: false }); // [fh, fw, C*M]
+  const dw = reshape(backend, summed, filterShape);
+  dispose(backend, xT, dyT, xFolded, dyFolded, grad, cropped, perImage, summed);
+  return dw;
+}
+
+/**
+ * dx[n, y, x, c] = sum over taps and m of dy[n, i, j, c*M + m] * W[a, b, c, m], y = i*s + a - top:
+ * as for Conv2DBackpropInput, a 'valid' depthwise convolution of dy spread out by the stride,
+ * with the filter flipped in space, [fh, fw, C*M, 1]; with a multiplier M > 1 its output,
+ * [batch, H, W, C*M], is summed over m.
+ */
+function depthwiseBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
+  const { dy, filter } = inputs; // dy: [batch, outH, outW, C*M], filter: [fh, fw, C, M]
+  assertFloat32("DepthwiseConv2dNativeBackpropInput", dy, filter);
+  const inputShape = attrs.inputShape as number[]; // [batch, H, W, C]
+  const info = depthwiseInfo(inputShape, filter.shape, attrs, "DepthwiseConv2dNativeBackpropInput");
+  const [fh, fw, channels, multiplier] = filter.shape;
+  const spread = spreadAndPad(backend, dy, info); // [batch, H + fh - 1, W + fw - 1, C*M]
+  const flipped = run("Reverse", backend, { x: filter }, { dims: [0, 1] });
+  const flat = reshape(backend, flipped, [fh, fw, channels * multiplier, 1]);
+  const perM = run("DepthwiseConv2dNative", backend, { x: spread, filter: flat }, { strides: [1, 1], pad: "valid", dilations: [1, 1] });
+  dispose(backend, spread, flipped, flat);
+  if (multiplier === 1) return perM; // [batch, H, W, C]
+  const split = reshape(backend, perM, [...inputShape, multiplier]); // [batch, H, W, C, M]
+  const dx = run("Sum", backend, { x: split }, { axis: [4], keepDims: false });
+  dispose(backend, perM, split);
+  return dx;
 }
 
 // ---------------------------------------------------------------------------------------

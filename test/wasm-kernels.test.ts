@@ -173,6 +173,7 @@ describe("DepthwiseConv2dNative gradients", () => {
     { x: [2, 7, 8, 3], f: [3, 3, 3, 1], strides: 1, pad: "same" },
     { x: [2, 7, 8, 3], f: [3, 3, 3, 2], strides: 2, pad: "same" },
     { x: [2, 9, 7, 4], f: [3, 2, 4, 3], strides: 2, pad: "valid" },
+    { x: [1, 10, 9, 5], f: [5, 5, 5, 1], strides: 2, pad: "same" },
   ];
   for (const { x, f, strides, pad } of cases) {
     test(`x ${x} filter ${f} strides ${strides} pad ${pad}`, () =>
