@@ -3,8 +3,9 @@
  * One module per concept; this file only gathers them.
  */
 
-// Compute backend
+// Compute backend, project paths
 export * from "./backend";
+export * from "./paths";
 
 // Data: COCO files, text, images, batches, the synthetic scenes
 export * from "./coco";
@@ -20,6 +21,7 @@ export * from "./synthetic";
 // The model
 export * from "./config";
 export * from "./model/backbone";
+export * from "./model/model-cache";
 export * from "./model/small-cnn";
 export * from "./model/encoder";
 export * from "./model/lstm";
@@ -43,6 +45,7 @@ export * from "./metrics/scene-score";
 export * from "./display/plotly";
 export * from "./display/charts";
 export * from "./display/cards";
+export * from "./display/table";
 
 // Getting MS COCO
 export * from "./coco-download";

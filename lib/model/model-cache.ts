@@ -14,10 +14,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { nanoid } from "nanoid";
+import { projectPath } from "../paths";
 import { readJson } from "../weights-io";
 
-/** Default parent folder of downloaded models, relative to the working directory. */
-export const DEFAULT_MODEL_CACHE = path.join("data", "models");
+/** Default parent folder of downloaded models: data/models in the project, wherever the code runs from. */
+export const DEFAULT_MODEL_CACHE = projectPath("data", "models");
 
 /** Written beside a downloaded model: where it came from, so a cache made from another URL is never reused. */
 const SOURCE_FILE = "source.json";
