@@ -60,7 +60,12 @@ export async function saveCheckpoint<Config, State>(
   fs.mkdirSync(tmpDir);
 
   await saveTensors(tmpDir, "weights", opts.variables.map((v) => ({ name: v.name, tensor: v })));
-  if (opts.optimizer) await saveTensors(tmpDir, "optimizer", await optimizerWeights(opts.optimizer));
+  if (opts.optimizer) {
+    const weights = await optimizerWeights(opts.optimizer);
+    await saveTensors(tmpDir, "optimizer", weights);
+    // getWeights() makes a new scalar for the step count ("iter"); the others are the optimizer's own variables.
+    tf.dispose(weights.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
+  }
   writeJson(path.join(tmpDir, "vocabulary.json"), opts.vocabulary.toJSON());
   const meta: CheckpointMeta<Config, State> = {
     format: CHECKPOINT_FORMAT,
