@@ -1,0 +1,163 @@
+/**
+ * The training loop (lib/train.ts) on a tiny synthetic dataset: the loss falls, nothing leaks,
+ * and a run that stops (at maxSteps, or by its abort signal) and resumes from its checkpoint
+ * ends with the same weights and the same log as a run that never stopped.
+ */
+import { after, before, test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend";
+import { Captioner } from "../lib/captioner";
+import { SYNTHETIC_CONFIG, type TrainConfig } from "../lib/config";
+import { ensureSyntheticDataset } from "../lib/synthetic/ensure";
+import { readLog, stepRecords, type LogRecord } from "../lib/train-log";
+import { runFiles, train, type TrainHooks } from "../lib/train";
+
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "train-test-"));
+const DATA = path.join(TMP, "data");
+/** Steps of the uninterrupted reference run, and where the interrupted runs stop. */
+const N = 12;
+const K = 7;
+
+/** A model small enough for a step to take milliseconds; 5 steps per epoch, so runs cross epoch ends. */
+function tinyConfig(runName: string, overrides: Partial<TrainConfig> = {}): TrainConfig {
+  return {
+    ...SYNTHETIC_CONFIG,
+    dataRoot: DATA,
+    syntheticImages: 60,
+    encoder: { kind: "small-cnn", inputSize: 32, filters: [8, 16] },
+    embedSize: 32,
+    hiddenSize: 64,
+    numLayers: 1,
+    dropout: 0.1, // kept on: resuming must also repeat each step's dropout masks
+    vocabThreshold: 1,
+    batchSize: 8,
+    epochs: 3,
+    stepsPerEpoch: 5,
+    learningRate: 3e-2,
+    clipNorm: 5,
+    batching: "length",
+    augment: false,
+    featureCache: false,
+    valImages: 4,
+    maxCaptionLength: 12,
+    seed: 3,
+    printEvery: 1000,
+    runDir: path.join(TMP, runName),
+    keepCheckpoints: 3,
+    ...overrides,
+  };
+}
+
+/** Trains, reads the final weights, and frees the model (variable names must be unique among live models). */
+async function trainAndRead(config: TrainConfig, hooks: TrainHooks = {}) {
+  const result = await train(config, { log: () => {}, ...hooks });
+  const weights = new Map(result.model.variables.map((v) => [v.name, v.dataSync().slice()]));
+  result.model.dispose();
+  return { ...result, weights, log: readLog(runFiles(config.runDir).log) };
+}
+
+function assertSameWeights(actual: Map<string, Float32Array>, expected: Map<string, Float32Array>): void {
+  assert.deepEqual([...actual.keys()], [...expected.keys()]);
+  for (const [name, values] of expected) {
+    const other = actual.get(name)!;
+    const differing = values.findIndex((v, i) => !Object.is(v, other[i]));
+    assert.equal(differing, -1, `${name}[${differing}]: ${other[differing]} after resuming, ${values[differing]} without stopping`);
+  }
+}
+
+/** The log without its timings (seconds and tokens/s differ from run to run). */
+function withoutTimings(log: LogRecord[]) {
+  return log.map((r) => (r.kind === "step" ? { ...r, seconds: 0, tokensPerSecond: 0 } : { ...r, seconds: 0 }));
+}
+
+let reference: Awaited<ReturnType<typeof trainAndRead>>; // N steps in one go
+
+before(async () => {
+  await initBackend();
+  await ensureSyntheticDataset(DATA, { images: 60, seed: 3 });
+  reference = await trainAndRead(tinyConfig("reference"), { maxSteps: N });
+});
+
+after(() => fs.rmSync(TMP, { recursive: true, force: true }));
+
+test("the loss falls over 40 steps, and the number of live tensors is the same after step 2 and step 50", async () => {
+  const losses: number[] = [];
+  const liveTensors = new Map<number, number>();
+  // One epoch of 30 steps: step 50 comes after an epoch end (validation, checkpoint) and an epoch start.
+  const config = tinyConfig("long", { stepsPerEpoch: 30, epochs: 2 });
+  const result = await train(config, {
+    log: () => {},
+    maxSteps: 50,
+    onStep(p) {
+      losses.push(p.loss);
+      liveTensors.set(p.step, tf.memory().numTensors);
+    },
+  });
+  result.model.dispose();
+  assert.equal(losses.length, 50);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const first = mean(losses.slice(0, 5));
+  const around40 = mean(losses.slice(36, 41));
+  assert.ok(around40 < 0.7 * first, `mean loss of steps 1-5 ${first.toFixed(3)}, of steps 37-41 ${around40.toFixed(3)}`);
+  assert.equal(liveTensors.get(50), liveTensors.get(2), "tensors leaked between step 2 and step 50");
+});
+
+test("maxSteps K, then resume to N: the same weights (bit for bit) and the same log as N steps in one go", async () => {
+  const config = tinyConfig("resumed");
+  const first = await trainAndRead(config, { maxSteps: K });
+  assert.equal(first.interrupted, true);
+  assert.equal(first.state.step, K);
+  assert.equal(path.basename(first.checkpoint), `step-${String(K).padStart(6, "0")}`);
+
+  const resumed = await trainAndRead(config, { resume: config.runDir, maxSteps: N });
+  assert.equal(resumed.state.step, N);
+  assertSameWeights(resumed.weights, reference.weights);
+  // Every record (steps and the epoch ends with their validation scores) as without the stop.
+  assert.deepEqual(withoutTimings(resumed.log), withoutTimings(reference.log));
+  assert.deepEqual(stepRecords(resumed.log).map((r) => r.step), Array.from({ length: N }, (_, i) => i + 1));
+});
+
+test("an abort signal stops after the current step with a checkpoint that resumes exactly", async () => {
+  const config = tinyConfig("aborted");
+  const abort = new AbortController();
+  const stopped = await trainAndRead(config, {
+    signal: abort.signal,
+    onStep: (p) => p.step === 4 && abort.abort(),
+  });
+  assert.equal(stopped.interrupted, true);
+  assert.equal(stopped.state.step, 4, "the step running when the signal came is finished, no other");
+  assert.equal(path.basename(stopped.checkpoint), "step-000004");
+  assert.ok(fs.existsSync(path.join(stopped.checkpoint, "optimizer.json")), "the checkpoint holds Adam's state");
+
+  const resumed = await trainAndRead(config, { resume: stopped.checkpoint, maxSteps: N });
+  assertSameWeights(resumed.weights, reference.weights);
+});
+
+test("resuming from an earlier checkpoint drops the log records after it, so the log reads as one run", async () => {
+  const config = tinyConfig("truncated");
+  const ran = await trainAndRead(config, { maxSteps: K }); // log: steps 1-7, the end of epoch 1 (after step 5)
+  assert.deepEqual(stepRecords(ran.log).map((r) => r.step), [1, 2, 3, 4, 5, 6, 7]);
+
+  const epochOne = path.join(runFiles(config.runDir).checkpoints, "epoch-001"); // written after step 5
+  const resumed = await trainAndRead(config, { resume: epochOne, maxSteps: 9 });
+  assert.deepEqual(stepRecords(resumed.log).map((r) => r.step), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal(resumed.log.filter((r) => r.kind === "epoch").length, 1, "the end of epoch 1 is logged once");
+  const prefix = reference.log.filter((r) => r.step <= 9);
+  assert.deepEqual(withoutTimings(resumed.log), withoutTimings(prefix));
+});
+
+test("a checkpoint made with another model configuration is refused, naming the setting", async () => {
+  const checkpoint = reference.checkpoint;
+  const other = tinyConfig("reference", { hiddenSize: 48 });
+  await assert.rejects(train(other, { resume: checkpoint, log: () => {} }), (e: Error) => {
+    assert.match(e.message, /checkpoint does not match this configuration/);
+    assert.match(e.message, /hiddenSize: checkpoint 64, requested 48/);
+    assert.ok(e.message.startsWith(checkpoint), `the error names the checkpoint: ${e.message}`);
+    return true;
+  });
+  await assert.rejects(Captioner.load(checkpoint, { ...other, hiddenSize: 64, embedSize: 8 }), /embedSize: checkpoint 32, requested 8/);
+});
