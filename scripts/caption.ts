@@ -1,0 +1,204 @@
+/**
+ * npm run caption -- --checkpoint DIR [--beam K] [--max-length N] [--json] [--results FILE] IMAGE_OR_FOLDER...
+ *
+ * Captions image files with a trained model. DIR is a checkpoint folder or a run folder (its
+ * latest checkpoint). A folder argument stands for the image files in it (.jpg, .jpeg, .png,
+ * .webp; sorted by name, not recursive). Prints one `file: caption` line per image, or with
+ * --json one JSON object per line: {"file", "caption", "logProb"}.
+ *
+ * --results FILE also writes the captions in COCO results format, [{"image_id", "caption"}],
+ * for `npm run eval`; the image id comes from the file name (COCO_val2014_000000000139.jpg → 139).
+ *
+ * An image that cannot be read (missing, corrupt) is reported on stderr and the others are
+ * still captioned; the exit code is then 1.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend";
+import { Captioner, concat, type CaptionOptions } from "../lib/captioner";
+import { resolveCheckpoint } from "../lib/checkpoint";
+import type { CocoResult } from "../lib/metrics/evaluate";
+import type { Caption } from "../lib/sample";
+import { ImageError, transformImage } from "../lib/transforms";
+
+const USAGE =
+  "usage: npm run caption -- --checkpoint DIR [--beam K] [--max-length N] [--json] [--results FILE] IMAGE_OR_FOLDER...";
+export const IMAGE_EXTENSIONS = [".jpg", ".jpeg", ".png", ".webp"];
+/** Images decoded and captioned together. */
+const BATCH_SIZE = 16;
+
+/** Where the command writes: stdout for captions, stderr for everything else. */
+export interface Output {
+  out(line: string): void;
+  err(line: string): void;
+}
+const CONSOLE: Output = { out: (line) => console.log(line), err: (line) => console.error(line) };
+
+interface CliOptions {
+  checkpoint: string;
+  inputs: string[];
+  json: boolean;
+  results?: string;
+  caption: CaptionOptions;
+}
+
+function parseCliArgs(argv: string[]): CliOptions | "help" {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      checkpoint: { type: "string" },
+      beam: { type: "string", default: "1" },
+      "max-length": { type: "string", default: "20" },
+      json: { type: "boolean", default: false },
+      results: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) return "help";
+  if (values.checkpoint === undefined) throw new Error(`--checkpoint is required\n${USAGE}`);
+  if (positionals.length === 0) throw new Error(`no images given\n${USAGE}`);
+  return {
+    checkpoint: values.checkpoint,
+    inputs: positionals,
+    json: values.json,
+    results: values.results,
+    caption: { beamSize: positiveInt("beam", values.beam), maxLength: positiveInt("max-length", values["max-length"]) },
+  };
+}
+
+function positiveInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${value}`);
+  return n;
+}
+
+/**
+ * The files to caption: each file argument as given (a missing one is reported later, with
+ * the other unreadable images), each folder's image files sorted by name. A folder without
+ * images is an error, returned in `problems`.
+ */
+export function listImages(inputs: string[]): { files: string[]; problems: string[] } {
+  const files: string[] = [];
+  const problems: string[] = [];
+  for (const input of inputs) {
+    if (!fs.existsSync(input) || !fs.statSync(input).isDirectory()) {
+      files.push(input);
+      continue;
+    }
+    const images = fs
+      .readdirSync(input)
+      .filter((name) => IMAGE_EXTENSIONS.includes(path.extname(name).toLowerCase()))
+      .sort()
+      .map((name) => path.join(input, name));
+    if (images.length === 0) problems.push(`${input}: no image files in this folder (${IMAGE_EXTENSIONS.join(", ")})`);
+    files.push(...images);
+  }
+  return { files, problems };
+}
+
+/** The COCO image id in a file name: the number at the end of its stem (COCO_val2014_000000000139.jpg → 139). */
+export function cocoImageId(file: string): number {
+  const match = /(\d+)$/.exec(path.parse(file).name);
+  if (!match) {
+    throw new Error(`${file}: cannot derive a COCO image id from the file name (expected a name like COCO_val2014_000000000139.jpg)`);
+  }
+  return Number(match[1]);
+}
+
+/** Image ids for the results file, checked before any work is done: each file needs its own. */
+function imageIds(files: string[]): number[] {
+  const seen = new Map<number, string>();
+  return files.map((file) => {
+    const id = cocoImageId(file);
+    const other = seen.get(id);
+    if (other !== undefined) throw new Error(`${file}: image id ${id} is also the id of ${other}; a results file holds one caption per image`);
+    seen.set(id, file);
+    return id;
+  });
+}
+
+/**
+ * Captions `files` in batches, calling `onCaption` for each image in order and `onError` for
+ * each one that cannot be read (the batch goes on without it).
+ */
+async function captionAll(
+  model: Captioner,
+  files: string[],
+  options: CaptionOptions,
+  onCaption: (index: number, caption: Caption) => void,
+  onError: (index: number, error: Error) => void,
+): Promise<void> {
+  const transform = model.transform(false);
+  const size = transform.crop;
+  for (let start = 0; start < files.length; start += BATCH_SIZE) {
+    const chunk = files.slice(start, start + BATCH_SIZE);
+    const decoded = await Promise.allSettled(chunk.map((file) => transformImage(file, transform)));
+    const good: number[] = []; // indices into `files` of the images that decoded
+    decoded.forEach((d, i) => (d.status === "fulfilled" ? good.push(start + i) : onError(start + i, d.reason as Error)));
+    if (good.length === 0) continue;
+    const pixels = good.map((index) => (decoded[index - start] as PromiseFulfilledResult<Float32Array>).value);
+    const images = tf.tensor4d(concat(pixels), [good.length, size, size, 3]); // [batch, S, S, 3]
+    try {
+      model.captionBatch(images, options).forEach((caption, row) => onCaption(good[row], caption));
+    } finally {
+      images.dispose();
+    }
+  }
+}
+
+/** Runs the command on `argv` (the arguments after the script name) and returns its exit code. */
+export async function main(argv: string[], io: Output = CONSOLE): Promise<number> {
+  const options = parseCliArgs(argv);
+  if (options === "help") {
+    io.out(USAGE);
+    return 0;
+  }
+  const { files, problems } = listImages(options.inputs);
+  problems.forEach((p) => io.err(p));
+  const ids = options.results !== undefined ? imageIds(files) : undefined;
+  const checkpoint = resolveCheckpoint(options.checkpoint); // a wrong folder fails before the backend starts
+
+  await initBackend({ log: io.err });
+  const model = await Captioner.load(checkpoint);
+  const results: CocoResult[] = [];
+  let failed = problems.length;
+  try {
+    await captionAll(
+      model,
+      files,
+      options.caption,
+      (index, { caption, logProb }) => {
+        const file = files[index];
+        io.out(options.json ? JSON.stringify({ file, caption, logProb }) : `${file}: ${caption}`);
+        if (ids) results.push({ image_id: ids[index], caption });
+      },
+      (index, error) => {
+        failed += 1;
+        io.err(error instanceof ImageError ? error.message : `${files[index]}: ${error.message}`);
+      },
+    );
+  } finally {
+    model.dispose();
+  }
+
+  if (options.results !== undefined) {
+    fs.writeFileSync(options.results, JSON.stringify(results, null, 1) + "\n");
+    io.err(`wrote ${results.length} captions to ${options.results}`);
+  }
+  if (failed > 0) io.err(`${failed} of ${files.length + problems.length} inputs could not be captioned`);
+  return failed > 0 ? 1 : 0;
+}
+
+// Run only as a command, so that tests can call main() without starting a process.
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (error: Error) => {
+      console.error(`caption: ${error.message}`);
+      process.exitCode = 1;
+    },
+  );
+}
