@@ -34,7 +34,7 @@ export interface InitBackendOptions {
 }
 
 /** Whether a kind can load here, and if not, why. */
-export interface Availability {
+export interface BackendAvailability {
   available: boolean;
   /** Why it is not available; empty when it is. */
   why: string;
@@ -61,7 +61,7 @@ const TF_NAMES: Record<BackendKind, string> = {
  * worked. Cheap after the first call (require caches). It does not initialise the backend:
  * wasm compiles its module on first use, in initBackend.
  */
-export function backendAvailability(kind: BackendKind): Availability {
+export function backendAvailability(kind: BackendKind): BackendAvailability {
   const pkg = PACKAGES[kind];
   if (pkg == null) return { available: true, why: "" };
   if (kind === "wasm" && typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== "object") {
@@ -105,7 +105,7 @@ function checkKind(value: string, where: string): BackendKind {
 }
 
 /** Makes `kind` the active tf backend; returns why not when it cannot. */
-async function activate(kind: BackendKind): Promise<Availability> {
+async function activate(kind: BackendKind): Promise<BackendAvailability> {
   const loaded = backendAvailability(kind);
   if (!loaded.available) return loaded;
   // setBackend logs the underlying error itself and resolves false.
