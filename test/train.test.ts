@@ -60,16 +60,36 @@ async function trainAndRead(config: TrainConfig, hooks: TrainHooks = {}) {
   return { ...result, weights, log: readLog(runFiles(config.runDir).log) };
 }
 
-function assertSameWeights(actual: Map<string, Float32Array>, expected: Map<string, Float32Array>): void {
-  assert.deepEqual([...actual.keys()], [...expected.keys()]);
-  for (const [name, values] of expected) {
-    const other = actual.get(name)!;
-    const differing = values.findIndex((v, i) => !Object.is(v, other[i]));
-    assert.equal(differing, -1, `${name}[${differing}]: ${other[differing]} after resuming, ${values[differing]} without stopping`);
+/**
+ * How far a resumed run may drift from the uninterrupted one. wasm and cpu run every op in a
+ * fixed order, so resuming is bit-exact there (and asserted so). GPU kernels may sum in a
+ * varying order (atomic adds, e.g. the embedding gradient), which moves the last bits.
+ */
+let TOLERANCE = 0; // set once the backend is chosen
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: lengths differ`);
+  for (let i = 0; i < expected.length; i++) {
+    const [a, e] = [actual[i], expected[i]];
+    const ok = TOLERANCE === 0 ? Object.is(a, e) : Math.abs(a - e) <= TOLERANCE * Math.max(1, Math.abs(e));
+    assert.ok(ok, `${what}[${i}]: ${a} after resuming, ${e} without stopping`);
   }
 }
 
-/** The log without its timings (seconds and tokens/s differ from run to run). */
+function assertSameWeights(actual: Map<string, Float32Array>, expected: Map<string, Float32Array>): void {
+  assert.deepEqual([...actual.keys()], [...expected.keys()]);
+  for (const [name, values] of expected) assertClose(actual.get(name)!, values, name);
+}
+
+/** The same records (steps and epoch ends) with the same losses; timings differ from run to run. */
+function assertSameLog(actual: LogRecord[], expected: LogRecord[]): void {
+  const shape = (log: LogRecord[]) => log.map((r) => `${r.kind} ${r.step}`);
+  assert.deepEqual(shape(actual), shape(expected));
+  const losses = (log: LogRecord[]) => log.map((r) => (r.kind === "step" ? r.loss : r.valLoss));
+  assertClose(losses(actual), losses(expected), "log losses");
+  if (TOLERANCE === 0) assert.deepEqual(withoutTimings(actual), withoutTimings(expected)); // validation scores too
+}
+
 function withoutTimings(log: LogRecord[]) {
   return log.map((r) => (r.kind === "step" ? { ...r, seconds: 0, tokensPerSecond: 0 } : { ...r, seconds: 0 }));
 }
@@ -77,7 +97,8 @@ function withoutTimings(log: LogRecord[]) {
 let reference: Awaited<ReturnType<typeof trainAndRead>>; // N steps in one go
 
 before(async () => {
-  await initBackend();
+  const backend = await initBackend();
+  TOLERANCE = backend.kind === "wasm" || backend.kind === "cpu" ? 0 : 1e-6;
   await ensureSyntheticDataset(DATA, { images: 60, seed: 3 });
   reference = await trainAndRead(tinyConfig("reference"), { maxSteps: N });
 });
@@ -106,7 +127,7 @@ test("the loss falls over 40 steps, and the number of live tensors is the same a
   assert.equal(liveTensors.get(50), liveTensors.get(2), "tensors leaked between step 2 and step 50");
 });
 
-test("maxSteps K, then resume to N: the same weights (bit for bit) and the same log as N steps in one go", async () => {
+test("maxSteps K, then resume to N: the same weights (bit for bit on wasm/cpu) and the same log as N steps in one go", async () => {
   const config = tinyConfig("resumed");
   const first = await trainAndRead(config, { maxSteps: K });
   assert.equal(first.interrupted, true);
@@ -116,8 +137,7 @@ test("maxSteps K, then resume to N: the same weights (bit for bit) and the same 
   const resumed = await trainAndRead(config, { resume: config.runDir, maxSteps: N });
   assert.equal(resumed.state.step, N);
   assertSameWeights(resumed.weights, reference.weights);
-  // Every record (steps and the epoch ends with their validation scores) as without the stop.
-  assert.deepEqual(withoutTimings(resumed.log), withoutTimings(reference.log));
+  assertSameLog(resumed.log, reference.log);
   assert.deepEqual(stepRecords(resumed.log).map((r) => r.step), Array.from({ length: N }, (_, i) => i + 1));
 });
 
@@ -147,7 +167,7 @@ test("resuming from an earlier checkpoint drops the log records after it, so the
   assert.deepEqual(stepRecords(resumed.log).map((r) => r.step), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
   assert.equal(resumed.log.filter((r) => r.kind === "epoch").length, 1, "the end of epoch 1 is logged once");
   const prefix = reference.log.filter((r) => r.step <= 9);
-  assert.deepEqual(withoutTimings(resumed.log), withoutTimings(prefix));
+  assertSameLog(resumed.log, prefix);
 });
 
 test("a checkpoint made with another model configuration is refused, naming the setting", async () => {
