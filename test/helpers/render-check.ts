@@ -1,0 +1,178 @@
+/**
+ * Looks at exported notebooks as a person would: opens each HTML export in headless Chromium
+ * (Debian's /usr/bin/chromium, driven by playwright-core) and reports what is really on screen —
+ * Plotly charts that have drawn their data, images that have decoded, the metrics tables — and
+ * saves a full-page screenshot of each.
+ *
+ * Also a command that crops the README's pictures out of a real run:
+ *   npx tsx test/helpers/render-check.ts runs/<id> --docs docs
+ */
+// The functions given to page.evaluate run in the browser: they need the DOM's types.
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { chromium, type Browser, type Page } from "playwright-core";
+
+export const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+/** One Plotly chart as drawn: its title and the marks of its data traces. */
+export interface ChartReport {
+  title: string;
+  /** Data traces drawn (scatter or bar). */
+  traces: number;
+  /** Markers and bars drawn. */
+  points: number;
+  /** Line paths drawn with a non-empty shape. */
+  lines: number;
+}
+
+/** One image: in a caption card or a plain image output, and whether it decoded. */
+export interface ImageReport {
+  inCard: boolean;
+  naturalWidth: number;
+}
+
+export interface PageReport {
+  html: string;
+  /** Every chart container the notebook made (div.captioner-plot), drawn or not. */
+  chartContainers: number;
+  charts: ChartReport[];
+  images: ImageReport[];
+  /** Metrics tables (table.captioner-table). */
+  tables: number;
+  /** The text a chart shows in place of itself when plotly.js never arrived. */
+  plotlyMissing: boolean;
+  screenshot?: string;
+}
+
+/** Launches Debian's Chromium headless. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** Opens each HTML file, waits for charts and images, reports them, and saves a full-page screenshot into `screenshotDir`. */
+export async function checkRendered(htmlFiles: string[], screenshotDir?: string): Promise<PageReport[]> {
+  const browser = await launchChromium();
+  try {
+    const reports: PageReport[] = [];
+    for (const html of htmlFiles) {
+      const page = await openExport(browser, html);
+      const report = await inspect(page, html);
+      if (screenshotDir) {
+        fs.mkdirSync(screenshotDir, { recursive: true });
+        report.screenshot = path.join(screenshotDir, path.basename(html).replace(/\.html$/, ".png"));
+        await page.screenshot({ path: report.screenshot, fullPage: true });
+      }
+      reports.push(report);
+      await page.close();
+    }
+    return reports;
+  } finally {
+    await browser.close();
+  }
+}
+
+/** Loads an export and waits until every chart has drawn (or given up) and every image has loaded. */
+async function openExport(browser: Browser, html: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
+  await page.goto(`file://${path.resolve(html)}`, { waitUntil: "load" });
+  // A chart's script retries for 10 s before it writes "plotly.js is not loaded" into its div.
+  await page.waitForFunction(
+    () =>
+      [...document.querySelectorAll(".captioner-plot")].every((div) => div.querySelector(".main-svg") || div.textContent) &&
+      [...document.images].every((img) => img.complete),
+    undefined,
+    { timeout: 20_000 },
+  );
+  // nbconvert's page loads MathJax, which shows a "Loading ..." box at the bottom left until it is ready.
+  await page.waitForFunction(() => document.getElementById("MathJax_Message")?.style.display !== "", undefined, { timeout: 20_000 });
+  return page;
+}
+
+/** Reads what the page shows; runs in the browser. */
+async function inspect(page: Page, html: string): Promise<PageReport> {
+  const seen = await page.evaluate(() => {
+    const containers = [...document.querySelectorAll(".captioner-plot")];
+    const charts = containers
+      .filter((div) => div.querySelector(".main-svg"))
+      .map((div) => {
+        const traces = [...div.querySelectorAll(".scatterlayer .trace, .barlayer .trace")];
+        return {
+          title: div.querySelector(".gtitle")?.textContent ?? "",
+          traces: traces.length,
+          points: traces.reduce((n, t) => n + t.querySelectorAll(".point").length, 0),
+          lines: traces.reduce((n, t) => n + [...t.querySelectorAll("path.js-line")].filter((p) => (p.getAttribute("d") ?? "").length > 1).length, 0),
+        };
+      });
+    // Images of caption cards, and image outputs (nbconvert's lab template wraps them in .jp-RenderedImage).
+    const images = [...document.querySelectorAll(".caption-card img, .jp-RenderedImage img")].map((img) => ({
+      inCard: img.closest(".caption-card") !== null,
+      naturalWidth: (img as HTMLImageElement).naturalWidth,
+    }));
+    return {
+      chartContainers: containers.length,
+      charts,
+      images,
+      tables: document.querySelectorAll("table.captioner-table").length,
+      plotlyMissing: document.body.innerText.includes("plotly.js is not loaded"),
+    };
+  });
+  return { html, ...seen };
+}
+
+/**
+ * The README's pictures from a real run: the loss chart and the per-epoch chart of notebook 2,
+ * and the first caption cards of notebook 3, each cropped to its element.
+ */
+export async function saveDocScreenshots(runDir: string, docsDir: string): Promise<string[]> {
+  fs.mkdirSync(docsDir, { recursive: true });
+  const browser = await launchChromium();
+  const saved: string[] = [];
+  const shoot = async (locator: ReturnType<Page["locator"]>, name: string) => {
+    const file = path.join(docsDir, name);
+    await locator.screenshot({ path: file });
+    saved.push(file);
+  };
+  try {
+    const training = await openExport(browser, path.join(runDir, "2_Training.html"));
+    const charts = training.locator(".captioner-plot");
+    await shoot(charts.nth(0), "training-loss.png");
+    await shoot(charts.nth(2), "validation-epochs.png");
+    const inference = await openExport(browser, path.join(runDir, "3_Inference.html"));
+    const firstCards = inference.locator(".caption-card").first().locator("xpath=..");
+    await shoot(firstCards, "caption-cards.png");
+  } finally {
+    await browser.close();
+  }
+  return saved;
+}
+
+/** The command: check a run folder's three exports; with --docs, also crop the README's pictures. */
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { docs: { type: "string" }, shots: { type: "string" } } });
+  const runDir = positionals[0];
+  if (!runDir) throw new Error("usage: npx tsx test/helpers/render-check.ts RUN_DIR [--docs DIR] [--shots DIR]");
+  const files = ["1_Preliminaries.html", "2_Training.html", "3_Inference.html"].map((f) => path.join(runDir, f));
+  for (const report of await checkRendered(files, values.shots)) console.log(JSON.stringify(report));
+  if (values.docs) {
+    for (const file of await saveDocScreenshots(runDir, values.docs)) console.log(`saved ${file} (${(fs.statSync(file).size / 1024).toFixed(0)} KB)`);
+  }
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  });
+}
