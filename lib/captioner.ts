@@ -66,9 +66,9 @@ export class Captioner {
     return model;
   }
 
-  /** Every weight a checkpoint saves and training updates (a frozen backbone's are not among them). */
+  /** Every weight a checkpoint saves: what training updates, and batch norm's running statistics (a frozen backbone's are not among them). */
   get variables(): tf.Variable[] {
-    return [...this.encoder.trainableVariables, ...this.decoder.variables];
+    return [...this.encoder.trainableVariables, ...this.encoder.stateVariables, ...this.decoder.variables];
   }
 
   get backbone(): Backbone {
@@ -83,9 +83,12 @@ export class Captioner {
   /**
    * Image data of a batch → embeddings [batch, embed]. The data is either pixels
    * [batch, S, S, 3] (run the whole encoder) or cached backbone features [batch, featureDim].
+   * `training` normalises with the batch's statistics (and updates the running ones).
    */
-  embed(images: tf.Tensor): tf.Tensor2D {
-    return images.rank === 4 ? this.encoder.apply(images as tf.Tensor4D) : this.encoder.embed(images as tf.Tensor2D);
+  embed(images: tf.Tensor, training = false): tf.Tensor2D {
+    return images.rank === 4
+      ? this.encoder.apply(images as tf.Tensor4D, training)
+      : this.encoder.embed(images as tf.Tensor2D, training);
   }
 
   /** Captions for a batch of image data (pixels or features, as `embed` takes). */

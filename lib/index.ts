@@ -23,6 +23,7 @@ export * from "./config";
 export * from "./model/backbone";
 export * from "./model/model-cache";
 export * from "./model/small-cnn";
+export * from "./model/batch-norm";
 export * from "./model/encoder";
 export * from "./model/lstm";
 export * from "./model/decoder";

@@ -228,7 +228,7 @@ class Loop {
     try {
       return trainStep({
         decoder: model.decoder,
-        embedImages: () => model.embed(images),
+        embedImages: () => model.embed(images, true),
         encoderVariables: model.encoder.trainableVariables,
         tokens,
         mask,

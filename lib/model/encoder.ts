@@ -2,7 +2,7 @@
  * EncoderCNN: image → one embedding vector, the decoder's first input (Show and Tell, §3.1).
  *
  *   images [batch, size, size, 3] --backbone--> features [batch, featureDim]
- *                                  --linear---> embedding [batch, embedSize]
+ *                                  --linear---> --batch norm--> embedding [batch, embedSize]
  *
  * With a frozen pretrained backbone only the linear layer learns, and the features can be
  * computed once and read from a feature cache (lib/features.ts): then training calls
@@ -11,6 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Backbone } from "./backbone";
+import { BatchNorm1d } from "./batch-norm";
 
 export interface EncoderConfig {
   embedSize: number;
@@ -23,7 +24,7 @@ export interface EncoderConfig {
 export class EncoderCNN {
   readonly embedSize: number;
   private readonly kernel: tf.Variable; // [featureDim, embedSize]
-  private readonly bias: tf.Variable; // [embedSize]
+  private readonly norm: BatchNorm1d; // over [batch, embedSize]; its beta is the layer's bias
 
   constructor(
     readonly backbone: Backbone,
@@ -32,10 +33,10 @@ export class EncoderCNN {
     this.embedSize = embedSize;
     // Glorot uniform, as Keras and PyTorch's nn.Linear-like layers start.
     const limit = Math.sqrt(6 / (backbone.featureDim + embedSize));
-    [this.kernel, this.bias] = tf.tidy(() => [
+    this.kernel = tf.tidy(() =>
       tf.variable(tf.randomUniform([backbone.featureDim, embedSize], -limit, limit, "float32", seed), true, `${name}/embed/kernel`),
-      tf.variable(tf.zeros([embedSize]), true, `${name}/embed/bias`),
-    ]);
+    );
+    this.norm = new BatchNorm1d(embedSize, `${name}/embed/norm`);
   }
 
   get featureDim(): number {
@@ -47,25 +48,39 @@ export class EncoderCNN {
    * frozen. Each has a stable name (`encoder/embed/kernel`, ...) for checkpoints.
    */
   get trainableVariables(): tf.Variable[] {
-    return [...this.backbone.trainableVariables, this.kernel, this.bias];
+    return [...this.backbone.trainableVariables, this.kernel, ...this.norm.trainableVariables];
   }
 
-  /** Normalised images [batch, size, size, 3] → embeddings [batch, embedSize]. */
-  apply(images: tf.Tensor4D): tf.Tensor2D {
-    return tf.tidy(() => this.embed(this.backbone.features(images)));
+  /** State that is saved with the weights but not trained: batch norm's running statistics. */
+  get stateVariables(): tf.Variable[] {
+    return this.norm.statistics;
   }
 
-  /** Precomputed backbone features [batch, featureDim] → embeddings [batch, embedSize]. */
-  embed(features: tf.Tensor2D): tf.Tensor2D {
+  /** Normalised images [batch, size, size, 3] → embeddings [batch, embedSize]. `training` as in `embed`. */
+  apply(images: tf.Tensor4D, training = false): tf.Tensor2D {
+    return tf.tidy(() => this.embed(this.backbone.features(images), training));
+  }
+
+  /**
+   * Precomputed backbone features [batch, featureDim] → embeddings [batch, embedSize].
+   *
+   * The linear layer is followed by batch normalisation, as in the PyTorch tutorial's encoder.
+   * It matters more than it looks: early in training the image is noise to the decoder, and the
+   * quickest way to lower the loss is to make the embedding the same for every image (ReLU
+   * features share a large common part). The decoder then learns to ignore the image and never
+   * recovers. Batch norm removes what all images of a batch share and keeps each feature's spread
+   * across images at unit scale, so the image's own content always reaches the decoder.
+   */
+  embed(features: tf.Tensor2D, training = false): tf.Tensor2D {
     if (features.shape[1] !== this.featureDim) {
       throw new Error(`EncoderCNN: features have ${features.shape[1]} values per image, backbone ${this.backbone.name} gives ${this.featureDim}`);
     }
-    return tf.tidy(() => tf.add(tf.matMul(features, this.kernel), this.bias));
+    return tf.tidy(() => this.norm.apply(tf.matMul(features, this.kernel), training));
   }
 
   /** Frees the linear layer and the backbone. */
   dispose(): void {
-    tf.dispose([this.kernel, this.bias]);
+    tf.dispose([this.kernel, ...this.norm.trainableVariables, ...this.norm.statistics]);
     this.backbone.dispose();
   }
 }
