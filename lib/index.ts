@@ -5,6 +5,7 @@
 
 // Compute backend, project paths
 export * from "./backend";
+export * from "./wasm-kernels";
 export * from "./paths";
 
 // Data: COCO files, text, images, batches, the synthetic scenes
@@ -32,6 +33,7 @@ export * from "./model/train-step";
 export * from "./sample";
 export * from "./captioner";
 export * from "./features";
+export * from "./float16";
 export * from "./image-source";
 
 // Training and evaluation
