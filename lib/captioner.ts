@@ -32,23 +32,35 @@ export interface CaptionOptions {
   alpha?: number;
 }
 
+/** Counts models made in this process: each gets its own variable-name scope (see `create`). */
+let modelsCreated = 0;
+
 export class Captioner {
   private constructor(
     readonly config: ModelConfig,
     readonly vocab: Vocabulary,
     readonly encoder: EncoderCNN,
     readonly decoder: DecoderRNN,
+    /** Prefix of this model's variable names, left out of the names saved in checkpoints. */
+    private readonly scope: string,
   ) {}
 
-  /** A new model with freshly initialised weights (the pretrained backbone is loaded, or downloaded once). */
+  /**
+   * A new model with freshly initialised weights (the pretrained backbone is loaded, or downloaded once).
+   *
+   * tfjs wants every live variable's name to be unique, so each model's names start with its own
+   * scope (`model3/decoder/embedding`): re-running a notebook cell that creates a model works while
+   * the previous one is still alive. Checkpoints store the names without the scope.
+   */
   static async create(config: ModelConfig, vocab: Vocabulary, seed = 1): Promise<Captioner> {
-    const backbone = await createBackbone(config, seed);
-    const encoder = new EncoderCNN(backbone, { embedSize: config.embedSize, seed: seed + 1 });
+    const scope = `model${++modelsCreated}`;
+    const backbone = await createBackbone(config, seed, `${scope}/encoder/cnn`);
+    const encoder = new EncoderCNN(backbone, { embedSize: config.embedSize, seed: seed + 1, name: `${scope}/encoder` });
     const decoder = new DecoderRNN(
       { vocabSize: vocab.size, embedSize: config.embedSize, hiddenSize: config.hiddenSize, numLayers: config.numLayers, dropout: config.dropout },
-      { seed: seed + 2 },
+      { seed: seed + 2, name: `${scope}/decoder` },
     );
-    return new Captioner(modelConfigOf(config), vocab, encoder, decoder);
+    return new Captioner(modelConfigOf(config), vocab, encoder, decoder, scope);
   }
 
   /**
@@ -62,7 +74,7 @@ export class Captioner {
     const vocab = Vocabulary.fromJSON(readCheckpointVocabulary(dir) as VocabularyJSON, `${dir}/vocabulary.json`);
     assertSameVocabulary(meta.vocabularyFingerprint, vocab, dir);
     const model = await Captioner.create(meta.config, vocab);
-    await restoreVariables(dir, model.variables);
+    await restoreVariables(dir, model.variables, model.savedName);
     return model;
   }
 
@@ -70,6 +82,9 @@ export class Captioner {
   get variables(): tf.Variable[] {
     return [...this.encoder.trainableVariables, ...this.encoder.stateVariables, ...this.decoder.variables];
   }
+
+  /** A variable's name in checkpoints: without this model's scope. */
+  readonly savedName = (v: tf.Variable): string => v.name.slice(this.scope.length + 1);
 
   get backbone(): Backbone {
     return this.encoder.backbone;
@@ -114,8 +129,11 @@ export class Captioner {
       const chunk = files.slice(i, i + batchSize);
       const pixels = await Promise.all(chunk.map((f) => transformImage(f, transform)));
       const images = tf.tensor4d(concat(pixels), [chunk.length, size, size, 3]);
-      captions.push(...this.captionBatch(images, options));
-      images.dispose();
+      try {
+        captions.push(...this.captionBatch(images, options));
+      } finally {
+        images.dispose();
+      }
     }
     return captions;
   }
@@ -128,6 +146,7 @@ export class Captioner {
       state: extra.state ?? {},
       vocabulary: this.vocab,
       variables: this.variables,
+      nameOf: this.savedName,
       optimizer: extra.optimizer,
       keep: extra.keep,
     });
@@ -139,9 +158,9 @@ export class Captioner {
   }
 }
 
-async function createBackbone(config: ModelConfig, seed: number): Promise<Backbone> {
+async function createBackbone(config: ModelConfig, seed: number, name: string): Promise<Backbone> {
   const { encoder } = config;
-  if (encoder.kind === "small-cnn") return new SmallCNN({ inputSize: encoder.inputSize, filters: encoder.filters, seed });
+  if (encoder.kind === "small-cnn") return new SmallCNN({ inputSize: encoder.inputSize, filters: encoder.filters, seed, name });
   return PretrainedBackbone.load(encoder.backbone);
 }
 

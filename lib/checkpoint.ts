@@ -44,6 +44,8 @@ export interface SaveCheckpointOptions<Config, State> {
   state: State;
   vocabulary: SavableVocabulary;
   variables: tf.Variable[];
+  /** The name a variable is saved under (default: its own name). */
+  nameOf?: (v: tf.Variable) => string;
   optimizer?: tf.Optimizer;
   /** How many checkpoints to keep in the folder (oldest removed first); 0 keeps all. */
   keep?: number;
@@ -59,7 +61,8 @@ export async function saveCheckpoint<Config, State>(
   const tmpDir = path.join(checkpointsDir, `.tmp-${opts.label}-${nanoid(6)}`);
   fs.mkdirSync(tmpDir);
 
-  await saveTensors(tmpDir, "weights", opts.variables.map((v) => ({ name: v.name, tensor: v })));
+  const nameOf = opts.nameOf ?? ((v: tf.Variable) => v.name);
+  await saveTensors(tmpDir, "weights", opts.variables.map((v) => ({ name: nameOf(v), tensor: v })));
   if (opts.optimizer) {
     const weights = await optimizerWeights(opts.optimizer);
     await saveTensors(tmpDir, "optimizer", weights);
@@ -124,14 +127,19 @@ export function readCheckpointVocabulary(dir: string): unknown {
  * Copies the saved weights into `variables`, matched by name. A missing weight or a shape that
  * differs means the checkpoint was made with another model configuration: that is an error.
  */
-export async function restoreVariables(dir: string, variables: tf.Variable[]): Promise<void> {
+export async function restoreVariables(
+  dir: string,
+  variables: tf.Variable[],
+  nameOf: (v: tf.Variable) => string = (v) => v.name,
+): Promise<void> {
   const saved = await loadTensors(dir, "weights");
   try {
     for (const v of variables) {
-      const t = saved[v.name];
-      if (!t) throw new Error(`${dir}: checkpoint has no weight "${v.name}" (was it made with another model configuration?)`);
+      const name = nameOf(v);
+      const t = saved[name];
+      if (!t) throw new Error(`${dir}: checkpoint has no weight "${name}" (was it made with another model configuration?)`);
       if (!tf.util.arraysEqual(t.shape, v.shape)) {
-        throw new Error(`${dir}: weight "${v.name}" has shape [${t.shape}] in the checkpoint but [${v.shape}] in this model`);
+        throw new Error(`${dir}: weight "${name}" has shape [${t.shape}] in the checkpoint but [${v.shape}] in this model`);
       }
       v.assign(t);
     }

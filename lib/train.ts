@@ -129,6 +129,9 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promis
   const loop = new Loop(config, hooks, model, loader, optimizer, state, files);
   try {
     return { ...(await loop.run(valSplit, valData)), backend };
+  } catch (error) {
+    model.dispose();
+    throw error;
   } finally {
     await Promise.all([trainData.close(), valData.close()]);
     optimizer.dispose();
@@ -272,8 +275,9 @@ class Loop {
 
   private async finish(interrupted: boolean): Promise<Omit<TrainResult, "backend">> {
     const { state } = this;
-    // An interrupted run, or one whose last epoch was already saved, needs no second save.
-    if (interrupted || !this.lastCheckpoint) await this.checkpoint(`step-${pad(state.step, 6)}`);
+    // A run that ends where its last checkpoint was written (an epoch's end) is not saved twice;
+    // one stopped mid-epoch is saved at its current step.
+    if (state.stepInEpoch > 0 || !this.lastCheckpoint) await this.checkpoint(`step-${pad(state.step, 6)}`);
     if (interrupted) this.hooks.log?.(`stopped at step ${state.step}; resume with the checkpoint ${this.lastCheckpoint}`);
     return { model: this.model, runDir: this.config.runDir, checkpoint: this.lastCheckpoint, state: { ...state }, interrupted };
   }

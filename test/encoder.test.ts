@@ -56,23 +56,25 @@ test("EncoderCNN on the small CNN: output shapes, named trainable variables, emb
   const images = tf.randomNormal([2, 64, 64, 3]) as tf.Tensor4D;
   const out = encoder.apply(images);
   assert.deepEqual(out.shape, [2, 32]);
-  assert.equal(encoder.featureDim, 4 * 4 * 64); // a 4x4 map of 64 channels, flattened
+  assert.equal(encoder.featureDim, 4 * 4 * 64 + 64); // a 4x4 map of 64 channels, flattened, and its global max
   const embedded = encoder.embed(tf.zeros([3, encoder.featureDim]) as tf.Tensor2D);
   assert.deepEqual(embedded.shape, [3, 32]);
-  assert.throws(() => encoder.embed(tf.zeros([1, 256]) as tf.Tensor2D), /features have 256 values per image.*gives 1024/);
+  assert.throws(() => encoder.embed(tf.zeros([1, 256]) as tf.Tensor2D), /features have 256 values per image.*gives 1088/);
 
   const names = encoder.trainableVariables.map((v) => v.name);
   assert.deepEqual(names, [
     ...[1, 2, 3, 4].flatMap((i) => [`encoder/cnn/conv${i}/filter`, `encoder/cnn/conv${i}/bias`]),
     "encoder/embed/kernel",
-    "encoder/embed/bias",
+    "encoder/embed/norm/gamma",
+    "encoder/embed/norm/beta",
   ]);
+  assert.deepEqual(encoder.stateVariables.map((v) => v.name), ["encoder/embed/norm/running_mean", "encoder/embed/norm/running_variance"]);
   assert.ok(encoder.trainableVariables.every((v) => v.trainable));
   tf.dispose([images, out, embedded]);
   encoder.dispose();
 });
 
-test("SmallCNN keeps position: a square moved 16 px right pools to the same vector but flattens to another", async () => {
+test("SmallCNN keeps position: a square moved 16 px right pools to the same vector but flattens to another; the max part says what is there", async () => {
   await initBackend();
   assert.throws(() => new SmallCNN({ inputSize: 60, name: "bad" }), /60 is not divisible by 2\^4/);
   const cnn = new SmallCNN({ name: "position" });
@@ -80,11 +82,16 @@ test("SmallCNN keeps position: a square moved 16 px right pools to the same vect
   const square = (left: number) =>
     tf.tidy(() => tf.pad(tf.ones([1, 16, 16, 3]), [[0, 0], [24, 24], [left, 48 - left], [0, 0]]) as tf.Tensor4D);
   const [a, b] = [cnn.features(square(16)), cnn.features(square(32))];
-  const pooled = (f: tf.Tensor2D) => f.reshape([16, 64]).mean(0); // global average pooling of the 4x4x64 map
+  const map = (f: tf.Tensor2D) => f.slice([0, 0], [1, 16 * 64]).reshape([16, 64]); // the flattened 4x4x64 map
+  const pooled = (f: tf.Tensor2D) => map(f).mean(0); // global average pooling of the map
   const pooledDiff = tf.sub(pooled(a), pooled(b)).abs().max().dataSync()[0];
-  const flatDiff = tf.sub(a, b).abs().max().dataSync()[0];
-  assert.ok(pooledDiff < 1e-5, `pooled features differ by ${pooledDiff}`); // why SmallCNN does not pool
+  const flatDiff = tf.sub(map(a), map(b)).abs().max().dataSync()[0];
+  assert.ok(pooledDiff < 1e-5, `pooled features differ by ${pooledDiff}`); // why SmallCNN does not only pool
   assert.ok(flatDiff > 0.1, `flattened features differ by only ${flatDiff}`);
+  // The last 64 features are the map's global max: the same wherever the square is.
+  const maxPart = (f: tf.Tensor2D) => f.slice([0, 16 * 64], [1, 64]);
+  assert.ok(tf.sub(maxPart(a), map(a).max(0)).abs().max().dataSync()[0] < 1e-6, "max part is the map's global max");
+  assert.ok(tf.sub(maxPart(a), maxPart(b)).abs().max().dataSync()[0] < 1e-5, "max part does not depend on position");
   cnn.dispose();
 });
 
@@ -159,7 +166,7 @@ test("pretrained backbone from a local folder: frozen, and its features name the
   const images = await photoBatch(backbone, [160012, 235064, 215778]); // pizza, brown bear, laptop
   // Without a variable list, tf.variableGrads differentiates every trainable variable: only the embedding.
   const { value, grads } = tf.variableGrads(() => encoder.apply(images).square().mean() as tf.Scalar);
-  assert.deepEqual(Object.keys(grads).sort(), ["frozen/embed/bias", "frozen/embed/kernel"]);
+  assert.deepEqual(Object.keys(grads).sort(), ["frozen/embed/kernel", "frozen/embed/norm/beta", "frozen/embed/norm/gamma"]);
   tf.dispose([value, ...Object.values(grads)]);
 
   // The classifier of the full model (1x1 conv `conv_preds`) applied to our features must give its classes.

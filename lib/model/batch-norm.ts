@@ -19,10 +19,12 @@ export class BatchNorm1d {
     private readonly momentum = 0.1,
     private readonly epsilon = 1e-5,
   ) {
-    this.gamma = tf.variable(tf.ones([features]), true, `${name}/gamma`);
-    this.beta = tf.variable(tf.zeros([features]), true, `${name}/beta`);
-    this.runningMean = tf.variable(tf.zeros([features]), false, `${name}/running_mean`);
-    this.runningVariance = tf.variable(tf.ones([features]), false, `${name}/running_variance`);
+    [this.gamma, this.beta, this.runningMean, this.runningVariance] = tf.tidy(() => [
+      tf.variable(tf.ones([features]), true, `${name}/gamma`),
+      tf.variable(tf.zeros([features]), true, `${name}/beta`),
+      tf.variable(tf.zeros([features]), false, `${name}/running_mean`),
+      tf.variable(tf.ones([features]), false, `${name}/running_variance`),
+    ]);
   }
 
   get trainableVariables(): tf.Variable[] {

@@ -54,10 +54,13 @@ export class DecoderRNN {
     this.config = { ...config };
     const { vocabSize, embedSize, hiddenSize } = config;
     // Uniform(-0.1, 0.1) for the embedding and the output layer, as in the PyTorch original.
-    this.embedding = tf.variable(tf.randomUniform([vocabSize, embedSize], -0.1, 0.1, "float32", seed), true, `${name}/embedding`);
+    // tidy frees the initial values; the variables it returns are kept.
+    [this.embedding, this.outputKernel, this.outputBias] = tf.tidy(() => [
+      tf.variable(tf.randomUniform([vocabSize, embedSize], -0.1, 0.1, "float32", seed), true, `${name}/embedding`),
+      tf.variable(tf.randomUniform([hiddenSize, vocabSize], -0.1, 0.1, "float32", seed + 2), true, `${name}/output/kernel`),
+      tf.variable(tf.zeros([vocabSize]), true, `${name}/output/bias`),
+    ]);
     this.lstm = new LSTM({ inputSize: embedSize, hiddenSize, numLayers: config.numLayers }, `${name}/lstm`, seed + 100);
-    this.outputKernel = tf.variable(tf.randomUniform([hiddenSize, vocabSize], -0.1, 0.1, "float32", seed + 2), true, `${name}/output/kernel`);
-    this.outputBias = tf.variable(tf.zeros([vocabSize]), true, `${name}/output/bias`);
   }
 
   /** Every weight, each a tf.Variable whose `name` is stable across runs: what a checkpoint saves. */

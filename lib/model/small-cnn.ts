@@ -7,13 +7,15 @@
  *   conv 3x3 stride 2, 32 filters, relu   → [batch, 16, 16, 32]
  *   conv 3x3 stride 2, 64 filters, relu   → [batch,  8,  8, 64]
  *   conv 3x3 stride 2, 64 filters, relu   → [batch,  4,  4, 64]
- *   flatten                               → [batch, 1024]
+ *   flatten ⊕ global max pool             → [batch, 1024 + 64]
  *
- * Why flatten and not global average pooling (as ResNet does)? Averaging over the map
- * throws away *where* things are, and the captions say "to the left of" and "above": a
- * red circle left of a blue square and one right of it would pool to the same vector.
- * Flattening a small 4x4 map keeps a coarse position grid (each cell sees ~1/4 of the
- * image in each direction) at the cost of 16x more features than pooling.
+ * Why flatten and not only global pooling (as ResNet does)? Pooling over the map throws
+ * away *where* things are, and the captions say "to the left of" and "above": a red circle
+ * left of a blue square and one right of it would pool to the same vector. Flattening a
+ * small 4x4 map keeps a coarse position grid (each cell sees ~1/4 of the image in each
+ * direction). Why add the max pool, then? It says *what* is in the picture wherever it is
+ * ("some red circle"), which the flattened map spreads over 16 positions, each to be learned
+ * separately: with it, colours and shapes are learned several times faster.
  *
  * Why stride-2 convolutions and not max pooling? They downsample and learn in one step, and
  * on the wasm backend a conv with bias and relu is one fused kernel forward; its gradients are
@@ -60,7 +62,8 @@ export class SmallCNN implements Backbone {
     }
     this.name = name;
     this.inputSize = inputSize;
-    this.featureDim = finalSize * finalSize * filters[filters.length - 1];
+    const channels = filters[filters.length - 1];
+    this.featureDim = finalSize * finalSize * channels + channels;
     let inChannels = 3;
     this.layers = filters.map((outChannels, i) => {
       const layer = convLayer(`${name}/conv${i + 1}`, inChannels, outChannels, seed + i);
@@ -80,7 +83,9 @@ export class SmallCNN implements Backbone {
       for (const { filter, bias } of this.layers) {
         x = tf.fused.conv2d({ x, filter: filter as tf.Tensor4D, bias, strides: 2, pad: "same", activation: "relu" });
       }
-      return x.reshape([x.shape[0], -1]); // [batch, h*w*c]: keeps where things are (see above)
+      const where = x.reshape([x.shape[0], -1]); // [batch, h*w*c]: keeps where things are (see above)
+      const what = tf.max(x, [1, 2]); // [batch, c]: what is there, wherever it is
+      return tf.concat([where, what], 1) as tf.Tensor2D;
     });
   }
 
