@@ -55,7 +55,7 @@ function tinyConfig(runName: string, overrides: Partial<TrainConfig> = {}): Trai
 /** Trains, reads the final weights, and frees the model (variable names must be unique among live models). */
 async function trainAndRead(config: TrainConfig, hooks: TrainHooks = {}) {
   const result = await train(config, { log: () => {}, ...hooks });
-  const weights = new Map(result.model.variables.map((v) => [v.name, Float32Array.from(v.dataSync())]));
+  const weights = new Map(result.model.variables.map((v) => [result.model.savedName(v), Float32Array.from(v.dataSync())]));
   result.model.dispose();
   return { ...result, weights, log: readLog(runFiles(config.runDir).log) };
 }
