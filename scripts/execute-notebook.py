@@ -15,7 +15,6 @@ a last line on stderr that names the cell.
 """
 import argparse
 import sys
-import time
 
 import nbformat
 from nbclient import NotebookClient
@@ -26,12 +25,20 @@ class EchoingClient(NotebookClient):
     """A NotebookClient that can echo the cells' text output to this process's stdout."""
 
     echo = False
+    # True while the terminal's last line is a progress line redrawn in place (no newline yet).
+    redrawing = False
+
+    def say(self, text):
+        if self.redrawing:
+            text = "\n" + text
+            self.redrawing = False
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
     def output(self, outs, msg, display_id, cell_index):
         out = super().output(outs, msg, display_id, cell_index)
         if self.echo and out is not None and out.get("output_type") == "stream":
-            sys.stdout.write(indent(out["text"]))
-            sys.stdout.flush()
+            self.say(indent(out["text"]))
         return out
 
     def process_message(self, msg, cell, cell_index):
@@ -39,8 +46,10 @@ class EchoingClient(NotebookClient):
         # in place here too, on a terminal; elsewhere it would print one line per step.
         if self.echo and sys.stdout.isatty() and msg["msg_type"] == "update_display_data":
             text = msg["content"].get("data", {}).get("text/plain", "")
-            sys.stdout.write("\r    " + text.splitlines()[-1][:150] if text else "")
-            sys.stdout.flush()
+            if text:
+                sys.stdout.write("\r    " + text.splitlines()[-1][:150] + "\x1b[K")  # ESC[K: erase the rest of the line
+                sys.stdout.flush()
+                self.redrawing = True
         return super().process_message(msg, cell, cell_index)
 
 
@@ -79,13 +88,15 @@ def main():
 
     nb = nbformat.read(args.input, as_version=4)
     name = args.input.rsplit("/", 1)[-1]
-    current = {"index": None, "start": time.monotonic()}
+    current = {"index": None, "reply": {}}
 
     def on_cell_start(cell, cell_index):
         current["index"] = cell_index
-        current["start"] = time.monotonic()
         if args.echo and cell.cell_type == "code":
-            print(f"  [{name}] {describe(nb, cell_index)}", flush=True)
+            client.say(f"  [{name}] {describe(nb, cell_index)}\n")
+
+    def on_cell_error(cell, cell_index, execute_reply):
+        current["reply"] = execute_reply.get("content", {})
 
     client = EchoingClient(
         nb,
@@ -93,6 +104,7 @@ def main():
         kernel_name=nb.metadata.get("kernelspec", {}).get("name", "tslab"),
         resources={"metadata": {"path": args.cwd}},
         on_cell_start=on_cell_start,
+        on_cell_error=on_cell_error,
     )
     client.echo = args.echo
     failure = None
@@ -103,7 +115,7 @@ def main():
     except CellTimeoutError:
         failure = f"ran longer than {args.timeout} s"
     except DeadKernelError:
-        failure = "killed the kernel (out of memory?)"
+        failure = "the kernel died (its last words, if any, are above)"
     except Exception as error:  # the kernel did not start, or Jupyter itself failed
         failure = f"could not run: {type(error).__name__}: {error}"
     finally:
@@ -112,6 +124,9 @@ def main():
         index = current["index"]
         where = describe(nb, index) if index is not None else "before the first cell"
         details = error_text(nb.cells[index]) if index is not None else ""
+        if not details.strip():  # the cell printed nothing: say what the kernel replied
+            reply = current["reply"]
+            details = indent(f'{reply["ename"]}: {reply.get("evalue", "")}' if reply.get("ename") else "(no error message from the kernel)")
         print(f"execute-notebook: {name}: {where} — {failure}" + (":\n" + details if details else ""), file=sys.stderr)
         sys.exit(1)
 

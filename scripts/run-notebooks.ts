@@ -114,7 +114,7 @@ export function kernelEnv(runDir: string, extra: Record<string, string> = {}): N
   };
 }
 
-/** Executes, signs and exports the three notebooks in order; stops at the first that fails. */
+/** Executes, signs and exports the notebooks (by default the three) in order; stops at the first that fails. */
 export async function runNotebooks(options: RunOptions): Promise<NotebookRun[]> {
   assertJupyter();
   fs.mkdirSync(options.runDir, { recursive: true });
@@ -152,10 +152,8 @@ async function executeNotebook(source: string, options: RunOptions): Promise<str
   if (options.echo) args.push("--echo");
   const result = await command(PYTHON, args, { env: kernelEnv(options.runDir, options.env), echo: options.echo, check: false });
   if (result.code !== 0) {
-    // The script's last message names the cell and quotes its error; without one, show what it printed.
-    const marker = result.stderr.lastIndexOf("execute-notebook:");
-    const details = marker >= 0 ? result.stderr.slice(marker) : tail(result.stderr + result.stdout);
-    throw new NotebookRunError(notebook, executed, details.trim());
+    // The script's last message names the cell and quotes its error; a kernel that died said why just before it.
+    throw new NotebookRunError(notebook, executed, tail(result.stderr, 40));
   }
   return executed;
 }
