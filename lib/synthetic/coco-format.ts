@@ -12,7 +12,7 @@ export const SPLITS = ["train", "val", "test"] as const;
 export type Split = (typeof SPLITS)[number];
 
 /** Bumped whenever the generator's output changes; part of the manifest, so old datasets get rebuilt. */
-export const SYNTHETIC_GENERATOR_VERSION = "1.0.0";
+export const SYNTHETIC_GENERATOR_VERSION = "1.1.0";
 /** The release date of SYNTHETIC_GENERATOR_VERSION: the info block's date comes from here, never from the clock. */
 export const SYNTHETIC_GENERATOR_DATE = "2025-01-01 00:00:00";
 
