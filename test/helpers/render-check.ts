@@ -150,12 +150,25 @@ export async function saveDocScreenshots(runDir: string, docsDir: string): Promi
     await shoot(charts.nth(0), "training-loss.png");
     await shoot(charts.nth(2), "validation-epochs.png");
     const inference = await openExport(browser, path.join(runDir, "3_Inference.html"));
-    const firstCards = inference.locator(".caption-card").first().locator("xpath=..");
-    await shoot(firstCards, "caption-cards.png");
+    saved.push(await shootCards(inference, 3, path.join(docsDir, "caption-cards.png")));
   } finally {
     await browser.close();
   }
   return saved;
+}
+
+/** A picture of the page's first `count` caption cards (one row of them), cropped to the cards. */
+async function shootCards(page: Page, count: number, file: string): Promise<string> {
+  const cards = page.locator(".caption-card");
+  await cards.first().scrollIntoViewIfNeeded();
+  const boxes = [];
+  for (let i = 0; i < count; i++) boxes.push((await cards.nth(i).boundingBox())!);
+  const x = Math.min(...boxes.map((b) => b.x));
+  const y = Math.min(...boxes.map((b) => b.y));
+  const right = Math.max(...boxes.map((b) => b.x + b.width));
+  const bottom = Math.max(...boxes.map((b) => b.y + b.height));
+  await page.screenshot({ path: file, clip: { x, y, width: right - x, height: bottom - y } });
+  return file;
 }
 
 /** The command: check a run folder's three exports; with --docs, also crop the README's pictures. */
