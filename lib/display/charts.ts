@@ -53,6 +53,7 @@ export function epochChart(epochs: EpochRecord[], metricKeys: string[]): Figure 
       yaxis: { title: { text: "loss" } },
       yaxis2: { title: { text: "score" }, overlaying: "y", side: "right" },
       legend: { orientation: "h", y: -0.25 },
+      margin: { t: 40, r: 70, b: 50, l: 60 }, // room for the right axis' title
     },
   };
 }
