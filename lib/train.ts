@@ -217,8 +217,14 @@ class Loop {
     };
     appendRecord(this.files.log, record);
     const progress = this.progress(record);
+    // Let the event loop turn after each output: a notebook kernel (tslab's zeromq socket) defers
+    // every 513th message to the next turn and throws if another comes before it.
     this.hooks.onStep?.(progress);
-    if (state.step % config.printEvery === 0) this.hooks.log?.(progressLine(progress));
+    await turnEventLoop();
+    if (state.step % config.printEvery === 0) {
+      this.hooks.log?.(progressLine(progress));
+      await turnEventLoop();
+    }
   }
 
   /** One optimisation step on a batch; returns its loss. */
@@ -340,4 +346,8 @@ export function formatSeconds(s: number): string {
 
 function pad(n: number, width = 3): string {
   return String(n).padStart(width, "0");
+}
+
+function turnEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
