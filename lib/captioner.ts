@@ -20,6 +20,7 @@ import { EncoderCNN } from "./model/encoder";
 import { PretrainedBackbone, transformFor, type Backbone } from "./model/backbone";
 import { DecoderRNN } from "./model/decoder";
 import { SmallCNN } from "./model/small-cnn";
+import { WordPresenceHead } from "./model/word-presence";
 import { beamSearchCaptions, greedyCaptions, type Caption } from "./sample";
 import { transformImage, type TransformConfig } from "./transforms";
 import { assertSameVocabulary, Vocabulary, type VocabularyJSON } from "./vocabulary";
@@ -41,6 +42,8 @@ export class Captioner {
     readonly vocab: Vocabulary,
     readonly encoder: EncoderCNN,
     readonly decoder: DecoderRNN,
+    /** The auxiliary word-presence head (training only), or null when config.wordLoss is 0. */
+    readonly wordHead: WordPresenceHead | null,
     /** Prefix of this model's variable names, left out of the names saved in checkpoints. */
     private readonly scope: string,
   ) {}
@@ -60,7 +63,8 @@ export class Captioner {
       { vocabSize: vocab.size, embedSize: config.embedSize, hiddenSize: config.hiddenSize, numLayers: config.numLayers, dropout: config.dropout },
       { seed: seed + 2, name: `${scope}/decoder` },
     );
-    return new Captioner(modelConfigOf(config), vocab, encoder, decoder, scope);
+    const wordHead = config.wordLoss > 0 ? new WordPresenceHead(config.embedSize, vocab.size, `${scope}/word_presence`, seed + 3) : null;
+    return new Captioner(modelConfigOf(config), vocab, encoder, decoder, wordHead, scope);
   }
 
   /**
@@ -80,7 +84,12 @@ export class Captioner {
 
   /** Every weight a checkpoint saves: what training updates, and batch norm's running statistics (a frozen backbone's are not among them). */
   get variables(): tf.Variable[] {
-    return [...this.encoder.trainableVariables, ...this.encoder.stateVariables, ...this.decoder.variables];
+    return [
+      ...this.encoder.trainableVariables,
+      ...this.encoder.stateVariables,
+      ...this.decoder.variables,
+      ...(this.wordHead?.variables ?? []),
+    ];
   }
 
   /** A variable's name in checkpoints: without this model's scope. */
@@ -155,6 +164,7 @@ export class Captioner {
   dispose(): void {
     this.encoder.dispose();
     this.decoder.dispose();
+    this.wordHead?.dispose();
   }
 }
 

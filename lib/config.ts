@@ -21,6 +21,11 @@ export interface ModelConfig {
   dropout: number;
   /** A word enters the vocabulary if it occurs at least this many times in the training captions. */
   vocabThreshold: number;
+  /**
+   * Weight of the auxiliary word-presence loss that teaches the encoder directly which words
+   * describe the image (model/word-presence.ts); 0 = off, as in the original Show and Tell.
+   */
+  wordLoss: number;
 }
 
 export interface TrainConfig extends ModelConfig {
@@ -69,6 +74,7 @@ export const SYNTHETIC_CONFIG: TrainConfig = {
   numLayers: 1,
   dropout: 0.1,
   vocabThreshold: 3,
+  wordLoss: 1,
   batchSize: 32,
   epochs: 4,
   stepsPerEpoch: null,
@@ -96,6 +102,7 @@ export const COCO_CONFIG: TrainConfig = {
   numLayers: 1,
   dropout: 0.3,
   vocabThreshold: 5,
+  wordLoss: 0,
   batchSize: 128,
   epochs: 3,
   stepsPerEpoch: null,
@@ -116,6 +123,6 @@ export const COCO_CONFIG: TrainConfig = {
 export const MODEL_KEYS: (keyof ModelConfig)[] = ["encoder", "embedSize", "hiddenSize", "numLayers", "vocabThreshold"];
 
 export function modelConfigOf(config: ModelConfig): ModelConfig {
-  const { encoder, embedSize, hiddenSize, numLayers, dropout, vocabThreshold } = config;
-  return { encoder, embedSize, hiddenSize, numLayers, dropout, vocabThreshold };
+  const { encoder, embedSize, hiddenSize, numLayers, dropout, vocabThreshold, wordLoss } = config;
+  return { encoder, embedSize, hiddenSize, numLayers, dropout, vocabThreshold, wordLoss };
 }

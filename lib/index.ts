@@ -30,6 +30,7 @@ export * from "./model/lstm";
 export * from "./model/decoder";
 export * from "./model/loss";
 export * from "./model/train-step";
+export * from "./model/word-presence";
 export * from "./sample";
 export * from "./captioner";
 export * from "./features";

@@ -27,7 +27,8 @@ import { perplexity } from "./model/loss";
 import { trainStep } from "./model/train-step";
 import { ensureSyntheticDataset } from "./synthetic/ensure";
 import { appendRecord, truncateLog, type EpochRecord, type StepRecord } from "./train-log";
-import { Vocabulary } from "./vocabulary";
+import { UNK, Vocabulary } from "./vocabulary";
+import { wordPresenceTargets } from "./model/word-presence";
 
 /** What a checkpoint records of the loop, to resume it. */
 export interface TrainState {
@@ -126,7 +127,13 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promis
     say(`resumed from ${resumeDir} at step ${state.step} (epoch ${state.epoch + 1}, step ${state.stepInEpoch} of it)`);
   }
 
-  const loop = new Loop(config, hooks, model, loader, optimizer, state, files);
+  const words = wordPresenceTargets(
+    new Map([...trainSplit.index.captionsByImageId].map(([id, captions]) => [id, captions.map((c) => c.caption)])),
+    (caption) => model.vocab.encode(caption),
+    model.vocab.size,
+    UNK + 1,
+  );
+  const loop = new Loop(config, hooks, model, loader, optimizer, state, files, words);
   try {
     return { ...(await loop.run(valSplit, valData)), backend };
   } catch (error) {
@@ -172,6 +179,8 @@ class Loop {
     private readonly optimizer: tf.Optimizer,
     private readonly state: TrainState,
     private readonly files: ReturnType<typeof runFiles>,
+    /** Image id → which vocabulary words its captions use (for the word-presence loss). */
+    private readonly words: Map<number, Float32Array>,
   ) {
     this.stepsPerEpoch = config.stepsPerEpoch ?? loader.batchesPerEpoch;
   }
@@ -234,6 +243,7 @@ class Loop {
     const images = tf.tensor(batch.images, batch.imageShape);
     const tokens = tf.tensor2d(batch.tokens, [rows, batch.time], "int32");
     const mask = tf.tensor2d(batch.mask, [rows, batch.time]);
+    const wordTargets = model.wordHead ? this.wordTargets(batch) : null;
     try {
       return trainStep({
         decoder: model.decoder,
@@ -245,10 +255,21 @@ class Loop {
         clipNorm: config.clipNorm,
         // Each step's dropout masks follow from the seed and the step number: resuming repeats them.
         dropoutSeed: config.seed * 1_000_003 + state.step,
+        auxiliaryLoss: model.wordHead
+          ? { weight: config.wordLoss, variables: model.wordHead.variables, loss: (e) => model.wordHead!.loss(e, wordTargets!) }
+          : undefined,
       });
     } finally {
-      tf.dispose([images, tokens, mask]);
+      tf.dispose([images, tokens, mask, ...(wordTargets ? [wordTargets] : [])]);
     }
+  }
+
+  /** [rows, vocab]: the words each row's image is described with. */
+  private wordTargets(batch: Batch): tf.Tensor2D {
+    const vocab = this.model.vocab.size;
+    const out = new Float32Array(batch.imageIds.length * vocab);
+    batch.imageIds.forEach((id, row) => out.set(this.words.get(id)!, row * vocab));
+    return tf.tensor2d(out, [batch.imageIds.length, vocab]);
   }
 
   private async endEpoch(valSplit: SplitData, valData: DataSource): Promise<void> {

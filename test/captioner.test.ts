@@ -174,6 +174,7 @@ test("pretrained MobileNet: features cached on disk and read back, a few trainin
     numLayers: 1,
     dropout: 0,
     vocabThreshold: 3,
+    wordLoss: 0,
   };
   const model = await Captioner.create(modelConfig, vocab);
   try {

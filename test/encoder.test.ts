@@ -63,12 +63,16 @@ test("EncoderCNN on the small CNN: output shapes, named trainable variables, emb
 
   const names = encoder.trainableVariables.map((v) => v.name);
   assert.deepEqual(names, [
-    ...[1, 2, 3, 4].flatMap((i) => [`encoder/cnn/conv${i}/filter`, `encoder/cnn/conv${i}/bias`]),
+    ...[1, 2, 3, 4].flatMap((i) => [`encoder/cnn/conv${i}/filter`, `encoder/cnn/conv${i}/norm/gamma`, `encoder/cnn/conv${i}/norm/beta`]),
     "encoder/embed/kernel",
     "encoder/embed/norm/gamma",
     "encoder/embed/norm/beta",
   ]);
-  assert.deepEqual(encoder.stateVariables.map((v) => v.name), ["encoder/embed/norm/running_mean", "encoder/embed/norm/running_variance"]);
+  assert.deepEqual(encoder.stateVariables.map((v) => v.name), [
+    ...[1, 2, 3, 4].flatMap((i) => [`encoder/cnn/conv${i}/norm/running_mean`, `encoder/cnn/conv${i}/norm/running_variance`]),
+    "encoder/embed/norm/running_mean",
+    "encoder/embed/norm/running_variance",
+  ]);
   assert.ok(encoder.trainableVariables.every((v) => v.trainable));
   tf.dispose([images, out, embedded]);
   encoder.dispose();

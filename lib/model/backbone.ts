@@ -39,8 +39,10 @@ export interface Backbone {
   readonly frozen: boolean;
   /** The variables that training updates (none for a frozen backbone). */
   readonly trainableVariables: tf.Variable[];
-  /** [batch, inputSize, inputSize, 3] normalised images → [batch, featureDim]. */
-  features(images: tf.Tensor4D): tf.Tensor2D;
+  /** Saved with the weights but not trained (batch norm's running statistics), if any. */
+  readonly stateVariables?: tf.Variable[];
+  /** [batch, inputSize, inputSize, 3] normalised images → [batch, featureDim]; `training` for batch norm. */
+  features(images: tf.Tensor4D, training?: boolean): tf.Tensor2D;
   dispose(): void;
 }
 

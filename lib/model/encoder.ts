@@ -11,7 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Backbone } from "./backbone";
-import { BatchNorm1d } from "./batch-norm";
+import { BatchNorm } from "./batch-norm";
 
 export interface EncoderConfig {
   embedSize: number;
@@ -24,7 +24,7 @@ export interface EncoderConfig {
 export class EncoderCNN {
   readonly embedSize: number;
   private readonly kernel: tf.Variable; // [featureDim, embedSize]
-  private readonly norm: BatchNorm1d; // over [batch, embedSize]; its beta is the layer's bias
+  private readonly norm: BatchNorm; // over [batch, embedSize]; its beta is the layer's bias
 
   constructor(
     readonly backbone: Backbone,
@@ -36,7 +36,7 @@ export class EncoderCNN {
     this.kernel = tf.tidy(() =>
       tf.variable(tf.randomUniform([backbone.featureDim, embedSize], -limit, limit, "float32", seed), true, `${name}/embed/kernel`),
     );
-    this.norm = new BatchNorm1d(embedSize, `${name}/embed/norm`);
+    this.norm = new BatchNorm(embedSize, `${name}/embed/norm`);
   }
 
   get featureDim(): number {
@@ -53,12 +53,12 @@ export class EncoderCNN {
 
   /** State that is saved with the weights but not trained: batch norm's running statistics. */
   get stateVariables(): tf.Variable[] {
-    return this.norm.statistics;
+    return [...(this.backbone.stateVariables ?? []), ...this.norm.statistics];
   }
 
   /** Normalised images [batch, size, size, 3] → embeddings [batch, embedSize]. `training` as in `embed`. */
   apply(images: tf.Tensor4D, training = false): tf.Tensor2D {
-    return tf.tidy(() => this.embed(this.backbone.features(images), training));
+    return tf.tidy(() => this.embed(this.backbone.features(images, training), training));
   }
 
   /**

@@ -3,10 +3,10 @@
  * need no ImageNet knowledge (flat shapes on flat backgrounds) and must train offline in minutes.
  *
  *   [batch, 64, 64, 3]
- *   conv 3x3 stride 2, 16 filters, relu   → [batch, 32, 32, 16]
- *   conv 3x3 stride 2, 32 filters, relu   → [batch, 16, 16, 32]
- *   conv 3x3 stride 2, 64 filters, relu   → [batch,  8,  8, 64]
- *   conv 3x3 stride 2, 64 filters, relu   → [batch,  4,  4, 64]
+ *   conv 3x3 stride 2, 16 filters, batch norm, relu   → [batch, 32, 32, 16]
+ *   conv 3x3 stride 2, 32 filters, batch norm, relu   → [batch, 16, 16, 32]
+ *   conv 3x3 stride 2, 64 filters, batch norm, relu   → [batch,  8,  8, 64]
+ *   conv 3x3 stride 2, 64 filters, batch norm, relu   → [batch,  4,  4, 64]
  *   flatten ⊕ global max pool             → [batch, 1024 + 64]
  *
  * Why flatten and not only global pooling (as ResNet does)? Pooling over the map throws
@@ -17,14 +17,18 @@
  * ("some red circle"), which the flattened map spreads over 16 positions, each to be learned
  * separately: with it, colours and shapes are learned several times faster.
  *
- * Why stride-2 convolutions and not max pooling? They downsample and learn in one step, and
- * on the wasm backend a conv with bias and relu is one fused kernel forward; its gradients are
- * a transposed conv (Conv2DBackpropInput) and a filter gradient that lib/wasm-kernels.ts runs
- * as a forward conv, all fast there. No batch norm: four layers train well without it, and
- * it would add a train/inference mode switch.
+ * Why stride-2 convolutions and not max pooling? They downsample and learn in one step; their
+ * gradients are a transposed conv (Conv2DBackpropInput) and a filter gradient that
+ * lib/wasm-kernels.ts runs as a forward conv, all fast on wasm.
+ *
+ * Why batch norm? Trained from scratch through an LSTM, the CNN gets a weak, noisy signal at
+ * first; without normalisation its activations drift in scale, many relus die, and it took
+ * several times more epochs to tell colours and shapes apart. The price is a train/inference
+ * switch (`training`) and running statistics saved with the weights.
  */
 import * as tf from "@tensorflow/tfjs";
 import { Backbone, IMAGENET_NORMALIZATION } from "./backbone";
+import { BatchNorm } from "./batch-norm";
 
 export interface SmallCnnConfig {
   /** Side of the square input, in pixels; must be divisible by 2^(number of layers). */
@@ -41,7 +45,7 @@ export const SMALL_CNN_DEFAULTS: SmallCnnConfig = { inputSize: 64, filters: [16,
 
 interface ConvLayer {
   filter: tf.Variable; // [3, 3, inChannels, outChannels]
-  bias: tf.Variable; // [outChannels]
+  norm: BatchNorm; // over outChannels; its beta is the layer's bias
 }
 
 /** The small from-scratch CNN. All its variables are trainable. */
@@ -73,15 +77,19 @@ export class SmallCNN implements Backbone {
   }
 
   get trainableVariables(): tf.Variable[] {
-    return this.layers.flatMap((l) => [l.filter, l.bias]);
+    return this.layers.flatMap((l) => [l.filter, ...l.norm.trainableVariables]);
   }
 
-  /** [batch, inputSize, inputSize, 3] → [batch, featureDim]. */
-  features(images: tf.Tensor4D): tf.Tensor2D {
+  get stateVariables(): tf.Variable[] {
+    return this.layers.flatMap((l) => l.norm.statistics);
+  }
+
+  /** [batch, inputSize, inputSize, 3] → [batch, featureDim]. `training` normalises with the batch's statistics. */
+  features(images: tf.Tensor4D, training = false): tf.Tensor2D {
     return tf.tidy(() => {
       let x: tf.Tensor4D = images;
-      for (const { filter, bias } of this.layers) {
-        x = tf.fused.conv2d({ x, filter: filter as tf.Tensor4D, bias, strides: 2, pad: "same", activation: "relu" });
+      for (const { filter, norm } of this.layers) {
+        x = tf.relu(norm.apply(tf.conv2d(x, filter as tf.Tensor4D, 2, "same"), training));
       }
       const where = x.reshape([x.shape[0], -1]); // [batch, h*w*c]: keeps where things are (see above)
       const what = tf.max(x, [1, 2]); // [batch, c]: what is there, wherever it is
@@ -90,16 +98,16 @@ export class SmallCNN implements Backbone {
   }
 
   dispose(): void {
-    tf.dispose(this.trainableVariables);
+    tf.dispose([...this.trainableVariables, ...this.stateVariables]);
   }
 }
 
-/** He initialisation (std sqrt(2 / fan-in)), the usual choice in front of a relu. */
+/** He initialisation (std sqrt(2 / fan-in)), the usual choice in front of a relu; batch norm after. */
 function convLayer(name: string, inChannels: number, outChannels: number, seed: number): ConvLayer {
   const fanIn = 3 * 3 * inChannels;
   // tidy frees the initial tensors; the variables it returns are kept.
-  return tf.tidy(() => ({
-    filter: tf.variable(tf.randomNormal([3, 3, inChannels, outChannels], 0, Math.sqrt(2 / fanIn), "float32", seed), true, `${name}/filter`),
-    bias: tf.variable(tf.zeros([outChannels]), true, `${name}/bias`),
-  }));
+  const filter = tf.tidy(() =>
+    tf.variable(tf.randomNormal([3, 3, inChannels, outChannels], 0, Math.sqrt(2 / fanIn), "float32", seed), true, `${name}/filter`),
+  );
+  return { filter, norm: new BatchNorm(outChannels, `${name}/norm`) };
 }

@@ -26,28 +26,36 @@ export interface TrainStepParams {
   clipNorm?: number;
   /** Seed of this step's dropout masks: give each step its own (e.g. derived from the step number). */
   dropoutSeed?: number;
+  /** An extra loss on the image embedding (e.g. word presence, model/word-presence.ts), added to the caption loss. */
+  auxiliaryLoss?: { weight: number; variables: tf.Variable[]; loss: (embedding: tf.Tensor2D) => tf.Scalar };
 }
 
-/** Runs one step, updates the weights in place and returns the batch's loss (mean cross-entropy per token). */
+/**
+ * Runs one step, updates the weights in place and returns the batch's caption loss (mean
+ * cross-entropy per token; an auxiliary loss is optimised too but not included).
+ */
 export function trainStep(params: TrainStepParams): number {
-  const { decoder, tokens, mask } = params;
-  const variables = [...decoder.variables, ...(params.encoderVariables ?? [])].filter((v) => v.trainable);
+  const { decoder, tokens, mask, auxiliaryLoss: aux } = params;
+  const variables = [...decoder.variables, ...(params.encoderVariables ?? []), ...(aux?.variables ?? [])].filter((v) => v.trainable);
   const [batch, length] = tokens.shape;
+  let captionLoss: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
-    const logits = decoder.forward(params.embedImages(), tokens, { training: true, seed: params.dropoutSeed });
+    const embedding = params.embedImages();
+    const logits = decoder.forward(embedding, tokens, { training: true, seed: params.dropoutSeed });
     // Each output is scored against the next token: targets are tokens[:, 1:], masked likewise.
     const targets = tf.slice(tokens, [0, 1], [batch, length - 1]); // [batch, length − 1]
     const targetMask = tf.slice(mask, [0, 1], [batch, length - 1]); // [batch, length − 1]
-    return maskedCrossEntropy(logits, targets, targetMask);
+    captionLoss = tf.keep(maskedCrossEntropy(logits, targets, targetMask));
+    return aux && aux.weight > 0 ? tf.add(captionLoss, tf.mul(aux.loss(embedding), aux.weight)) : captionLoss;
   }, variables);
   try {
     const clipped = params.clipNorm === undefined ? grads : clipByGlobalNorm(grads, params.clipNorm);
     params.optimizer.applyGradients(clipped);
     tf.dispose(clipped);
     // Read the scalar outside any tidy: tidy would walk a returned data array element by element.
-    return value.dataSync()[0];
+    return captionLoss!.dataSync()[0];
   } finally {
-    tf.dispose([value, grads]);
+    tf.dispose([value, grads, captionLoss!]);
   }
 }
 
