@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { initBackend } from "../lib/backend";
 import { Captioner } from "../lib/captioner";
-import { SYNTHETIC_CONFIG, type TrainConfig } from "../lib/config";
+import { tinyTrainConfig } from "./helpers/tiny-config";
 import { evaluateFiles, METRIC_NAMES } from "../lib/metrics/evaluate";
 import { ensureSyntheticDataset } from "../lib/synthetic/ensure";
 import { train } from "../lib/train";
@@ -25,25 +25,7 @@ const RUN = path.join(TMP, "run");
 const TEST_IMAGES = path.join(DATA, "images", "test2014");
 const TEST_REFS = path.join(DATA, "annotations", "captions_test2014.json");
 
-const config: TrainConfig = {
-  ...SYNTHETIC_CONFIG,
-  dataRoot: DATA,
-  syntheticImages: 60,
-  encoder: { kind: "small-cnn", inputSize: 32, filters: [8, 16] },
-  embedSize: 32,
-  hiddenSize: 64,
-  numLayers: 1,
-  dropout: 0,
-  vocabThreshold: 1,
-  batchSize: 8,
-  epochs: 2, // 2 x 30 steps
-  stepsPerEpoch: null,
-  learningRate: 3e-2,
-  valImages: 0,
-  seed: 5,
-  printEvery: 1000,
-  runDir: RUN,
-};
+const config = tinyTrainConfig(DATA, RUN, { seed: 5 }); // 2 epochs of 30 steps
 
 /** Runs the command in this process, collecting what it writes. */
 async function caption(...args: string[]) {

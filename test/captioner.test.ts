@@ -13,7 +13,8 @@ import sharp from "sharp";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { Captioner, concat } from "../lib/captioner";
-import { SYNTHETIC_CONFIG, type ModelConfig, type TrainConfig } from "../lib/config";
+import type { ModelConfig } from "../lib/config";
+import { tinyTrainConfig } from "./helpers/tiny-config";
 import { loadCaptions } from "../lib/coco";
 import { captionImages } from "../lib/evaluate-model";
 import { imageSource } from "../lib/image-source";
@@ -39,25 +40,7 @@ const DATA = path.join(TMP, "data");
 const RUN = path.join(TMP, "run");
 
 /** A tiny model trained for 60 steps on 48 synthetic images: enough for captions of several words. */
-const config: TrainConfig = {
-  ...SYNTHETIC_CONFIG,
-  dataRoot: DATA,
-  syntheticImages: 60,
-  encoder: { kind: "small-cnn", inputSize: 32, filters: [8, 16] },
-  embedSize: 32,
-  hiddenSize: 64,
-  numLayers: 1,
-  dropout: 0,
-  vocabThreshold: 1,
-  batchSize: 8,
-  epochs: 2,
-  stepsPerEpoch: null,
-  learningRate: 3e-2,
-  valImages: 0,
-  seed: 7,
-  printEvery: 1000,
-  runDir: RUN,
-};
+const config = tinyTrainConfig(DATA, RUN, { seed: 7 }); // 2 epochs of 30 steps
 
 let testFiles: string[]; // the synthetic test split's images
 

@@ -11,7 +11,8 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { Captioner } from "../lib/captioner";
-import { SYNTHETIC_CONFIG, type TrainConfig } from "../lib/config";
+import type { TrainConfig } from "../lib/config";
+import { tinyTrainConfig } from "./helpers/tiny-config";
 import { ensureSyntheticDataset } from "../lib/synthetic/ensure";
 import { readLog, stepRecords, type LogRecord } from "../lib/train-log";
 import { runFiles, train, type TrainHooks } from "../lib/train";
@@ -24,32 +25,15 @@ const K = 7;
 
 /** A model small enough for a step to take milliseconds; 5 steps per epoch, so runs cross epoch ends. */
 function tinyConfig(runName: string, overrides: Partial<TrainConfig> = {}): TrainConfig {
-  return {
-    ...SYNTHETIC_CONFIG,
-    dataRoot: DATA,
-    syntheticImages: 60,
-    encoder: { kind: "small-cnn", inputSize: 32, filters: [8, 16] },
-    embedSize: 32,
-    hiddenSize: 64,
-    numLayers: 1,
+  return tinyTrainConfig(DATA, path.join(TMP, runName), {
     dropout: 0.1, // kept on: resuming must also repeat each step's dropout masks
-    vocabThreshold: 1,
-    batchSize: 8,
     epochs: 3,
     stepsPerEpoch: 5,
-    learningRate: 3e-2,
-    clipNorm: 5,
-    batching: "length",
-    augment: false,
-    featureCache: false,
     valImages: 4,
     maxCaptionLength: 12,
     seed: 3,
-    printEvery: 1000,
-    runDir: path.join(TMP, runName),
-    keepCheckpoints: 3,
     ...overrides,
-  };
+  });
 }
 
 /** Trains, reads the final weights, and frees the model (variable names must be unique among live models). */
