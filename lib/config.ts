@@ -126,3 +126,10 @@ export function modelConfigOf(config: ModelConfig): ModelConfig {
   const { encoder, embedSize, hiddenSize, numLayers, dropout, vocabThreshold, wordLoss } = config;
   return { encoder, embedSize, hiddenSize, numLayers, dropout, vocabThreshold, wordLoss };
 }
+
+/** The synthetic dataset that the notebooks and `npm start` use: the default one, or a 200-image one for quick runs. */
+export function syntheticDataFor(quick: boolean): { dataRoot: string; images: number } {
+  return quick
+    ? { dataRoot: "data/synthetic-quick", images: 200 }
+    : { dataRoot: SYNTHETIC_CONFIG.dataRoot, images: SYNTHETIC_CONFIG.syntheticImages };
+}

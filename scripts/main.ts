@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { customAlphabet } from "nanoid";
-import { SYNTHETIC_CONFIG } from "../lib/config";
+import { SYNTHETIC_CONFIG, syntheticDataFor } from "../lib/config";
 import { ensureSyntheticDataset } from "../lib/synthetic";
 import { assertJupyter, buildLibIfStale, ensureKernel, PROJECT_ROOT, runNotebooks, shortPath } from "./run-notebooks";
 
@@ -52,8 +52,8 @@ async function main(): Promise<void> {
  */
 async function ensureData(quick: boolean): Promise<void> {
   if (process.env.CAPTIONER_DATASET === "coco") return;
-  const root = path.resolve(PROJECT_ROOT, quick ? "data/synthetic-quick" : SYNTHETIC_CONFIG.dataRoot);
-  const images = quick ? 200 : SYNTHETIC_CONFIG.syntheticImages;
+  const { dataRoot, images } = syntheticDataFor(quick);
+  const root = path.resolve(PROJECT_ROOT, dataRoot);
   const made = await ensureSyntheticDataset(root, { images, seed: SYNTHETIC_CONFIG.seed });
   console.log(`${made.generated ? "generated" : "using"} the synthetic dataset in ${shortPath(root)} (${images} images)`);
 }

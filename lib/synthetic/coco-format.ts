@@ -8,8 +8,9 @@
  * bytes every time.
  */
 
-export const SPLITS = ["train", "val", "test"] as const;
-export type Split = (typeof SPLITS)[number];
+import { SPLITS, type Split } from "../coco";
+
+export { SPLITS, type Split };
 
 /** Bumped whenever the generator's output changes; part of the manifest, so old datasets get rebuilt. */
 export const SYNTHETIC_GENERATOR_VERSION = "1.1.0";
