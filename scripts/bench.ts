@@ -234,7 +234,9 @@ function torchAvailable(): boolean {
 function torchFigures(repeats: number, ours: Timing): Record<string, unknown> {
   const script = path.join(__dirname, "bench_torch.py");
   const args = Object.entries({ ...CONFIG, warmup: WARMUP, repeats }).flatMap(([k, v]) => [`--${k}`, String(v)]);
-  const run = spawnSync(PYTHON, [script, ...args], { encoding: "utf8", timeout: 120_000 });
+  // One thread, as wasm has: torch.set_num_threads(1) does not reach OpenBLAS's own thread pool.
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: "1", OMP_NUM_THREADS: "1" };
+  const run = spawnSync(PYTHON, [script, ...args], { encoding: "utf8", timeout: 120_000, env });
   if (run.status !== 0) return { torch_error: (run.stderr || String(run.error)).trim().split("\n").slice(-1)[0] };
   const torch = JSON.parse(run.stdout.trim().split("\n").slice(-1)[0]) as { torch: string; ms: number; cpu_ms: number };
   return {
