@@ -16,7 +16,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { nanoid } from "nanoid";
-import { loadTensors, NamedTensor, readJson, saveTensors } from "./weights-io";
+import { readJson, writeJsonAtomically } from "./json-file";
+import { loadTensors, NamedTensor, saveTensors } from "./weights-io";
 
 export const CHECKPOINT_FORMAT = "captioner-checkpoint";
 export const CHECKPOINT_VERSION = 1;
@@ -69,7 +70,7 @@ export async function saveCheckpoint<Config, State>(
     // getWeights() makes a new scalar for the step count ("iter"); the others are the optimizer's own variables.
     tf.dispose(weights.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
   }
-  writeJson(path.join(tmpDir, "vocabulary.json"), opts.vocabulary.toJSON());
+  writeJsonAtomically(path.join(tmpDir, "vocabulary.json"), opts.vocabulary.toJSON());
   const meta: CheckpointMeta<Config, State> = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
@@ -79,7 +80,7 @@ export async function saveCheckpoint<Config, State>(
     vocabularyFingerprint: opts.vocabulary.fingerprint(),
     state: opts.state,
   };
-  writeJson(path.join(tmpDir, "checkpoint.json"), meta); // written last: its presence marks a complete folder
+  writeJsonAtomically(path.join(tmpDir, "checkpoint.json"), meta); // written last: its presence marks a complete folder
 
   fs.rmSync(finalDir, { recursive: true, force: true }); // a same-label checkpoint is superseded
   fs.renameSync(tmpDir, finalDir);
@@ -198,15 +199,4 @@ function pruneCheckpoints(checkpointsDir: string, keep: number): void {
   for (const { name } of complete.slice(0, Math.max(0, complete.length - keep))) {
     fs.rmSync(path.join(checkpointsDir, name), { recursive: true, force: true });
   }
-}
-
-function writeJson(file: string, value: unknown): void {
-  fs.writeFileSync(file, JSON.stringify(value, null, 2) + "\n");
-}
-
-/** Writes to a temporary file and renames it over the target: readers see the old or the new file, never half. */
-export function writeJsonAtomically(file: string, value: unknown): void {
-  const tmp = `${file}.tmp-${nanoid(6)}`;
-  writeJson(tmp, value);
-  fs.renameSync(tmp, file);
 }

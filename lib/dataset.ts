@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { cocoPaths, loadCaptions, loadTestImageInfo, type CocoCaptionIndex, type Split } from "./coco";
 import type { Scene } from "./synthetic/scene";
-import { readJson } from "./weights-io";
+import { readJson } from "./json-file";
 
 export interface SplitData {
   split: Split;

@@ -29,7 +29,8 @@ import { fromFloat16, toFloat16 } from "./float16";
 import type { BackboneFingerprint } from "./model/backbone";
 import type { SkippedImage } from "./loader";
 import { ImageError, transformImage, type TransformConfig } from "./transforms";
-import { readJson } from "./weights-io";
+import { formatSeconds } from "./format";
+import { readJson, writeJsonAtomically } from "./json-file";
 
 export const FEATURES_FORMAT = "captioner-features";
 export const FEATURES_VERSION = 1;
@@ -246,9 +247,7 @@ async function computeRows(backbone: FrozenBackbone, pixels: Float32Array[], cou
 
 /** Rewrites index.json through a temporary file and a rename: a reader sees the old index or the new, never half. */
 function writeIndex(dir: string, index: FeatureIndex): void {
-  const file = path.join(dir, INDEX_FILE);
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify(index));
-  fs.renameSync(`${file}.tmp`, file);
+  writeJsonAtomically(path.join(dir, INDEX_FILE), index, 0);
 }
 
 function readIndex(dir: string): FeatureIndex {
@@ -369,13 +368,6 @@ export function featureProgressBar(label: string): { onProgress: (p: FeatureExtr
     },
     stop: () => bar.stop(),
   };
-}
-
-function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return "--";
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h ? `${h}h${String(m).padStart(2, "0")}m` : `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
 }
 
 function uniqueById(images: ImageRef[]): ImageRef[] {

@@ -7,6 +7,8 @@
 export * from "./backend";
 export * from "./wasm-kernels";
 export * from "./paths";
+export * from "./format";
+export * from "./json-file";
 
 // Data: COCO files, text, images, batches, the synthetic scenes
 export * from "./coco";

@@ -17,7 +17,9 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, type BackendInfo } from "./backend";
 import { Captioner } from "./captioner";
-import { readCheckpointMeta, resolveCheckpoint, restoreOptimizer, writeJsonAtomically } from "./checkpoint";
+import { readCheckpointMeta, resolveCheckpoint, restoreOptimizer } from "./checkpoint";
+import { formatSeconds } from "./format";
+import { writeJsonAtomically } from "./json-file";
 import type { TrainConfig } from "./config";
 import { captionPairs, loadSplit, type SplitData } from "./dataset";
 import { captionImages, flatScores, referenceLoss, scoreCaptions, type SplitEvaluation } from "./evaluate-model";
@@ -357,12 +359,6 @@ function epochLine(r: EpochRecord, epochs: number): string {
     .map(([k, v]) => `${k} ${v.toFixed(3)}`)
     .join(" · ");
   return `epoch ${r.epoch}/${epochs} done · val loss ${r.valLoss.toFixed(3)} · val perplexity ${r.valPerplexity.toFixed(2)}${metrics ? ` · ${metrics}` : ""}`;
-}
-
-export function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return "?";
-  const whole = Math.round(s);
-  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
 }
 
 function pad(n: number, width = 3): string {

@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { readJson } from "./json-file";
 
 /** A tensor with the name it is saved under (tfjs has this type internally but does not export it). */
 export interface NamedTensor {
@@ -50,14 +51,4 @@ export async function saveTensors(dir: string, name: string, tensors: NamedTenso
 export async function loadTensors(dir: string, name: string): Promise<tf.NamedTensorMap> {
   const artifacts = await weightsFileHandler(dir, name).load!();
   return tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
-}
-
-/** JSON.parse with an error that names the file. */
-export function readJson(file: string): unknown {
-  if (!fs.existsSync(file)) throw new Error(`${file}: file not found`);
-  try {
-    return JSON.parse(fs.readFileSync(file, "utf8"));
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
-  }
 }

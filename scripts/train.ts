@@ -9,7 +9,8 @@
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
 import { COCO_CONFIG, SYNTHETIC_CONFIG, type TrainConfig } from "../lib/config";
-import { formatSeconds, train, type StepProgress } from "../lib/train";
+import { formatSeconds } from "../lib/format";
+import { train, type StepProgress } from "../lib/train";
 
 function configFromArgs(argv: string[]): { config: TrainConfig; resume?: string; maxSteps?: number } {
   const { values } = parseArgs({

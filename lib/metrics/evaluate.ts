@@ -11,6 +11,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { readJson } from "../json-file";
 import { type CocoCaptionIndex, parseCaptions } from "../coco";
 import { bleu } from "./bleu";
 import { type Candidates, type References } from "./captions";
@@ -135,18 +136,9 @@ function readText(file: string): string {
   }
 }
 
-/** Parses JSON text, naming the file when it cannot. */
-function parseJson(text: string, file: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new Error(`${file}: not valid JSON: ${(error as Error).message}`);
-  }
-}
-
 /** `npm run eval` in one call: a COCO captions file and a results file → scores. */
 export function evaluateFiles(refsFile: string, resultsFile: string): Evaluation {
   const references = referenceCaptions(parseCaptions(readText(refsFile), refsFile, path.dirname(refsFile)));
-  const results = parseResults(parseJson(readText(resultsFile), resultsFile), resultsFile);
+  const results = parseResults(readJson(resultsFile), resultsFile);
   return evaluateResults(references, results, { results: resultsFile, refs: refsFile });
 }
