@@ -14,7 +14,7 @@
  *   than the XNNPACK path, and autodiff's matMul gradient sets exactly those flags. The
  *   replacement transposes the operand explicitly and runs the fast path.
  * - Conv2DBackpropInput: a naive loop ~10x slower than the forward conv; replaced by one
- *   forward convolution (XNNPACK).
+ *   matrix product (XNNPACK) and a scatter-add.
  * - MaxPoolGrad (~50x slower than MaxPool) and Tile (the batch-norm gradient tiles a
  *   [1,1,1,C] tensor to the activation's size): replaced by direct loops / block copies.
  * - Slice, Unpack (tf.unstack), SplitV (tf.split): the native ones copy the whole input for
@@ -165,45 +165,18 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.Te
 }
 
 // ---------------------------------------------------------------------------------------
-// Conv2DBackpropInput as one forward convolution
+// Conv2DBackpropInput as one matrix product and a scatter-add (col2im)
 
 /**
- * Spreads dy out by the stride and pads it, so that a 'valid' stride-1 convolution of the
- * result gives dx: dy[n, i, j] goes to row (fh - 1 - top) + i*sh, column (fw - 1 - left) + j*sw
- * of a zero [batch, H + fh - 1, W + fw - 1, outC] tensor. A dy pixel that falls outside
- * only reached padding, so it is dropped.
- */
-function spreadAndPad(backend: BackendWasm, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
-  const { batchSize, inHeight, inWidth, outHeight, outWidth, outChannels } = info;
-  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
-  const height = inHeight + filterHeight - 1;
-  const width = inWidth + filterWidth - 1;
-  const out = backend.makeOutput([batchSize, height, width, outChannels], "float32");
-  const spread = backend.typedArrayFromHeap(out);
-  const dyVals = backend.typedArrayFromHeap(dy);
-  spread.fill(0);
-  const rowTop = filterHeight - 1 - info.padInfo.top;
-  const colLeft = filterWidth - 1 - info.padInfo.left;
-  for (let n = 0; n < batchSize; n++) {
-    for (let i = 0; i < outHeight; i++) {
-      const row = rowTop + i * strideHeight;
-      if (row < 0 || row >= height) continue;
-      for (let j = 0; j < outWidth; j++) {
-        const col = colLeft + j * strideWidth;
-        if (col < 0 || col >= width) continue;
-        const from = ((n * outHeight + i) * outWidth + j) * outChannels;
-        spread.set(dyVals.subarray(from, from + outChannels), ((n * height + row) * width + col) * outChannels);
-      }
-    }
-  }
-  return out;
-}
-
-/**
- * dx = the transposed convolution of dy = a forward convolution of dy spread out by the
- * stride (spreadAndPad) with the filter flipped in space and with in/out channels swapped.
- * For stride s the spread input is s*s times larger than dy, so XNNPACK multiplies zeros
- * there; it is still several times faster than the native kernel's loop.
+ * dx[n, y, x, c] = sum over output positions (i, j) and taps (a, b) with y = i*s + a - top,
+ * x = j*s + b - left, of sum over o of dy[n, i, j, o] * W[a, b, c, o].
+ *
+ * The inner sum over o, for every position and every tap at once, is one matrix product:
+ *   cols = dy [batch*outH*outW, outC] x Wᵀ [outC, fh*fw*inC]
+ * (XNNPACK, exactly the forward convolution's multiply-adds). Each row of cols then holds
+ * the fh*fw slices that one dy pixel sends back to the input; `col2im` adds them into place.
+ * The earlier version convolved dy spread out with zeros by the stride: for stride 2 three
+ * quarters of its multiply-adds were with zeros.
  */
 function conv2DBackpropInput(original: WasmKernelFunc): WasmKernelFunc {
   return ({ inputs, backend, attrs }) => {
@@ -219,18 +192,48 @@ function conv2DBackpropInput(original: WasmKernelFunc): WasmKernelFunc {
       attrs.pad as "same" | "valid" | number,
       attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
     );
-    const spread = spreadAndPad(backend, dy, info); // [batch, H + fh - 1, W + fw - 1, outC]
-    const flipped = run("Reverse", backend, { x: filter }, { dims: [0, 1] });
-    const swapped = run("Transpose", backend, { x: flipped }, { perm: [0, 1, 3, 2] }); // [fh, fw, outC, inC]
-    const dx = run(
-      "Conv2D",
-      backend,
-      { x: spread, filter: swapped },
-      { strides: [1, 1], pad: "valid", dataFormat: "NHWC", dilations: [1, 1] },
-    ); // [batch, H, W, inC]
-    dispose(backend, spread, flipped, swapped);
+    const { batchSize, outHeight, outWidth, outChannels, filterHeight, filterWidth, inChannels } = info;
+    const taps = filterHeight * filterWidth * inChannels;
+    const dy3 = reshape(backend, dy, [1, batchSize * outHeight * outWidth, outChannels]);
+    const w2 = reshape(backend, filter, [taps, outChannels]);
+    const wT = run("Transpose", backend, { x: w2 }, { perm: [1, 0] }); // [outC, fh*fw*inC]
+    const wT3 = reshape(backend, wT, [1, outChannels, taps]);
+    const cols = run("BatchMatMul", backend, { a: dy3, b: wT3 }, { transposeA: false, transposeB: false });
+    const dx = col2im(backend, cols, info);
+    dispose(backend, dy3, w2, wT, wT3, cols);
     return dx;
   };
+}
+
+/** Adds each row of cols [batch*outH*outW, fh*fw*inC] into the input positions its taps came from. */
+function col2im(backend: BackendWasm, cols: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const { top, left } = info.padInfo;
+  // Allocate first: makeOutput may grow the wasm heap, which detaches older heap views.
+  const out = backend.makeOutput([batchSize, inHeight, inWidth, inChannels], "float32");
+  const dx = backend.typedArrayFromHeap(out);
+  const src = backend.typedArrayFromHeap(cols);
+  dx.fill(0); // the heap is not zeroed
+  let row = 0;
+  for (let n = 0; n < batchSize; n++) {
+    for (let i = 0; i < outHeight; i++) {
+      for (let j = 0; j < outWidth; j++, row++) {
+        for (let a = 0; a < filterHeight; a++) {
+          const y = i * strideHeight + a - top;
+          if (y < 0 || y >= inHeight) continue;
+          for (let b = 0; b < filterWidth; b++) {
+            const x = j * strideWidth + b - left;
+            if (x < 0 || x >= inWidth) continue;
+            const from = (row * filterHeight * filterWidth + a * filterWidth + b) * inChannels;
+            const to = ((n * inHeight + y) * inWidth + x) * inChannels;
+            for (let c = 0; c < inChannels; c++) dx[to + c] += src[from + c];
+          }
+        }
+      }
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -288,6 +291,38 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf
   const dw = reshape(backend, summed, filterShape);
   dispose(backend, xT, dyT, xFolded, dyFolded, grad, cropped, perImage, summed);
   return dw;
+}
+
+/**
+ * Spreads dy out by the stride and pads it, so that a 'valid' stride-1 (depthwise) convolution
+ * of the result gives dx: dy[n, i, j] goes to row (fh - 1 - top) + i*sh, column (fw - 1 - left) + j*sw
+ * of a zero [batch, H + fh - 1, W + fw - 1, outC] tensor. A dy pixel that falls outside
+ * only reached padding, so it is dropped.
+ */
+function spreadAndPad(backend: BackendWasm, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
+  const { batchSize, inHeight, inWidth, outHeight, outWidth, outChannels } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const height = inHeight + filterHeight - 1;
+  const width = inWidth + filterWidth - 1;
+  const out = backend.makeOutput([batchSize, height, width, outChannels], "float32");
+  const spread = backend.typedArrayFromHeap(out);
+  const dyVals = backend.typedArrayFromHeap(dy);
+  spread.fill(0);
+  const rowTop = filterHeight - 1 - info.padInfo.top;
+  const colLeft = filterWidth - 1 - info.padInfo.left;
+  for (let n = 0; n < batchSize; n++) {
+    for (let i = 0; i < outHeight; i++) {
+      const row = rowTop + i * strideHeight;
+      if (row < 0 || row >= height) continue;
+      for (let j = 0; j < outWidth; j++) {
+        const col = colLeft + j * strideWidth;
+        if (col < 0 || col >= width) continue;
+        const from = ((n * outHeight + i) * outWidth + j) * outChannels;
+        spread.set(dyVals.subarray(from, from + outChannels), ((n * height + row) * width + col) * outChannels);
+      }
+    }
+  }
+  return out;
 }
 
 /**
