@@ -1,7 +1,7 @@
 /**
- * Speed of the decoder: a training step and captioning.
+ * Speed of the decoder (a training step and captioning) and of the synthetic default's whole step.
  *
- *   npm run bench -- [--json] [--backend wasm|cpu|node|node-gpu] [--repeats N] [--no-torch] [--no-caption]
+ *   npm run bench -- [--json] [--backend wasm|cpu|node|node-gpu] [--repeats N] [--no-torch] [--no-synthetic] [--no-caption]
  *
  * Prints one line per figure (one JSON object per line with --json):
  *
@@ -20,6 +20,12 @@
  *   `phases_cpu_ms` splits a step into forward, backward and update (clipping + Adam).
  *   `matmul_reused_operands_ms` times the same products on operands that never change, which
  *   wasm's packed-weights cache makes cheaper than anything a training step can get.
+ * - `synthetic_step`: one training step of the embedded synthetic default (SYNTHETIC_CONFIG: the
+ *   small CNN trained jointly with the decoder and the word-presence head, batch 32, captions of
+ *   14 tokens, the synthetic vocabulary's size): `ms`, and `encoder_ms`, the CNN and its linear
+ *   layer alone (forward and backward). On wasm, `native_kernels_ms` is the same step with
+ *   tfjs's own kernels in place of those lib/wasm-kernels.ts replaces, timed in the same run,
+ *   and `speedup_from_kernels` their ratio.
  * - `caption`: greedy and beam-3 captioning of a batch of images, ms per image. The weights are
  *   untrained, so captions rarely end early: close to the worst case of `maxLength` steps.
  */
@@ -28,12 +34,17 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { BACKEND_KINDS, BackendKind, initBackend } from "../lib/backend";
+import { SYNTHETIC_CONFIG } from "../lib/config";
 import { DecoderRNN } from "../lib/model/decoder";
+import { EncoderCNN } from "../lib/model/encoder";
+import { SmallCNN } from "../lib/model/small-cnn";
+import { WordPresenceHead } from "../lib/model/word-presence";
+import { registerWasmKernels, restoreOriginalWasmKernels } from "../lib/wasm-kernels";
 import { maskedCrossEntropy } from "../lib/model/loss";
 import { clipByGlobalNorm, trainStep } from "../lib/model/train-step";
 import { beamSearchCaptions, greedyCaptions } from "../lib/sample";
 
-const USAGE = "usage: npm run bench -- [--json] [--backend KIND] [--repeats N] [--no-torch] [--no-caption]";
+const USAGE = "usage: npm run bench -- [--json] [--backend KIND] [--repeats N] [--no-torch] [--no-synthetic] [--no-caption]";
 
 /** The original's configuration (Show and Tell as trained in the PyTorch tutorial it follows). */
 const CONFIG = { batch: 32, length: 13, vocab: 8900, embed: 512, hidden: 512 };
@@ -248,6 +259,72 @@ function torchFigures(repeats: number, ours: Timing): Record<string, unknown> {
   };
 }
 
+/** The synthetic default's sizes that the config does not fix: its vocabulary and a typical caption length. */
+const SYNTHETIC_VOCAB = 56;
+const SYNTHETIC_LENGTH = 14;
+
+/** The `synthetic_step` figures: the default's whole step (CNN + decoder + word loss) and its encoder part. */
+function benchSyntheticStep(backend: string, repeats: number): Record<string, unknown> {
+  const config = SYNTHETIC_CONFIG;
+  if (config.encoder.kind !== "small-cnn") throw new Error("scripts/bench.ts: the synthetic default is expected to use the small CNN");
+  const { inputSize, filters } = config.encoder;
+  const batch = config.batchSize;
+  const encoder = new EncoderCNN(new SmallCNN({ inputSize, filters, name: "bench/cnn" }), { embedSize: config.embedSize, name: "bench/encoder" });
+  const decoder = new DecoderRNN(
+    { vocabSize: SYNTHETIC_VOCAB, embedSize: config.embedSize, hiddenSize: config.hiddenSize, numLayers: config.numLayers, dropout: config.dropout },
+    { name: "bench/decoder" },
+  );
+  const head = new WordPresenceHead(config.embedSize, SYNTHETIC_VOCAB, "bench/words");
+  const [images, tokens, mask, words] = tf.tidy(() => [
+    tf.randomNormal([batch, inputSize, inputSize, 3], 0, 1, "float32", 10) as tf.Tensor4D,
+    tf.randomUniform([batch, SYNTHETIC_LENGTH], 3, SYNTHETIC_VOCAB, "int32", 11) as tf.Tensor2D,
+    tf.ones([batch, SYNTHETIC_LENGTH]) as tf.Tensor2D,
+    tf.cast(tf.greater(tf.randomUniform([batch, SYNTHETIC_VOCAB], 0, 1, "float32", 12), 0.8), "float32") as tf.Tensor2D,
+  ]);
+  const optimizer = tf.train.adam(config.learningRate);
+  const step: Timed = {
+    run: () =>
+      void trainStep({
+        decoder,
+        embedImages: () => encoder.apply(images, true),
+        encoderVariables: encoder.trainableVariables,
+        tokens,
+        mask,
+        optimizer,
+        clipNorm: config.clipNorm,
+        auxiliaryLoss: { weight: config.wordLoss, variables: head.variables, loss: (e) => head.loss(e, words) },
+      }),
+  };
+  const encoderOnly: Timed = {
+    run: () => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(encoder.apply(images, true)) as tf.Scalar, encoder.trainableVariables);
+      value.dataSync();
+      tf.dispose([value, grads]);
+    },
+  };
+  const [stepT, encoderT] = interleaved([step, encoderOnly], repeats);
+  const result: Record<string, unknown> = {
+    name: "synthetic_step",
+    backend,
+    config: { batch, inputSize, filters, embed: config.embedSize, hidden: config.hiddenSize, vocab: SYNTHETIC_VOCAB, length: SYNTHETIC_LENGTH },
+    ms: round(stepT.ms),
+    encoder_ms: round(encoderT.ms),
+  };
+  if (backend === "wasm") {
+    restoreOriginalWasmKernels();
+    try {
+      const [nativeT] = interleaved([step], repeats);
+      Object.assign(result, { native_kernels_ms: round(nativeT.ms), speedup_from_kernels: round(nativeT.ms / stepT.ms, 2) });
+    } finally {
+      registerWasmKernels();
+    }
+  }
+  tf.dispose([images, tokens, mask, words]);
+  optimizer.dispose();
+  [encoder, decoder, head].forEach((m) => m.dispose());
+  return result;
+}
+
 /** The `caption` figures: greedy and beam-3 over one batch of image embeddings. */
 function benchCaption(backend: string, repeats: number): Record<string, unknown> {
   const { vocab, embed, hidden } = CONFIG;
@@ -294,6 +371,7 @@ async function main(): Promise<void> {
       repeats: { type: "string", default: "5" },
       "no-torch": { type: "boolean", default: false },
       "no-caption": { type: "boolean", default: false },
+      "no-synthetic": { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -306,6 +384,7 @@ async function main(): Promise<void> {
   const info = await initBackend({ force: values.backend as BackendKind | undefined });
   const torch = !values["no-torch"] && torchAvailable();
   printFigures(benchTrainStep(info.name, repeats, torch), values.json);
+  if (!values["no-synthetic"]) printFigures(benchSyntheticStep(info.name, repeats), values.json);
   if (!values["no-caption"]) printFigures(benchCaption(info.name, repeats), values.json);
 }
 

@@ -92,7 +92,11 @@ export class SmallCNN implements Backbone {
         x = tf.relu(norm.apply(tf.conv2d(x, filter as tf.Tensor4D, 2, "same"), training));
       }
       const where = x.reshape([x.shape[0], -1]); // [batch, h*w*c]: keeps where things are (see above)
-      const what = tf.max(x, [1, 2]); // [batch, c]: what is there, wherever it is
+      // [batch, c]: what is there, wherever it is. A max pool over the whole map rather than
+      // tf.max: the same values, but its gradient (MaxPoolGrad) is a fast loop on wasm, where
+      // tf.max's gradient compares against a broadcast max (a slow Equal).
+      const [, h, w] = x.shape;
+      const what = tf.maxPool(x, [h, w], [h, w], "valid").reshape([x.shape[0], -1]);
       return tf.concat([where, what], 1) as tf.Tensor2D;
     });
   }
