@@ -18,8 +18,8 @@
  * separately: with it, colours and shapes are learned several times faster.
  *
  * Why stride-2 convolutions and not max pooling? They downsample and learn in one step; their
- * gradients are a transposed conv (Conv2DBackpropInput) and a filter gradient that
- * lib/wasm-kernels.ts runs as a forward conv, all fast on wasm.
+ * gradients, a transposed conv (Conv2DBackpropInput) and a filter gradient, have fast
+ * versions on wasm in lib/wasm-kernels.ts (one matrix product; one forward conv).
  *
  * Why batch norm? Trained from scratch through an LSTM, the CNN gets a weak, noisy signal at
  * first; without normalisation its activations drift in scale, many relus die, and it took
