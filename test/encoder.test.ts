@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import sharp from "sharp";
 import { initBackend } from "../lib/backend";
 import { MOBILENET_V1_025, MOBILENET_V1_025_GRAPH, PretrainedBackbone, transformFor, type BackboneSpec } from "../lib/model/backbone";
 import { EncoderCNN } from "../lib/model/encoder";
@@ -97,6 +98,26 @@ test("SmallCNN keeps position: a square moved 16 px right pools to the same vect
   assert.ok(tf.sub(maxPart(a), map(a).max(0)).abs().max().dataSync()[0] < 1e-6, "max part is the map's global max");
   assert.ok(tf.sub(maxPart(a), maxPart(b)).abs().max().dataSync()[0] < 1e-5, "max part does not depend on position");
   cnn.dispose();
+});
+
+test("the small CNN sees the whole image (no centre crop); pretrained backbones keep ImageNet's resize-and-crop", async () => {
+  const cnn = new SmallCNN({ name: "whole-image" });
+  const small = transformFor(cnn);
+  assert.equal(small.resize, 64);
+  assert.equal(small.crop, 64);
+  assert.equal(transformFor({ inputSize: 224, normalization: cnn.normalization }).resize, 256);
+  // A 96 px synthetic-sized image whose outer 4 px are red and whose inside is blue: the model's
+  // first row must still be red (a centre crop of 64 from 73 px would cut the frame away).
+  const dir = tmpDir();
+  const file = path.join(dir, "framed.png");
+  const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96"><rect width="96" height="96" fill="#ff0000"/><rect x="4" y="4" width="88" height="88" fill="#0000ff"/></svg>';
+  await sharp(Buffer.from(svg)).png().toFile(file);
+  const pixels = await transformImage(file, small); // [64, 64, 3], normalised
+  const red = (i: number) => pixels[i * 3] * small.std[0] + small.mean[0]; // back to [0, 1]
+  assert.ok(red(32) > 0.9, `top edge pixel's red is ${red(32).toFixed(2)}: the border was cropped away`);
+  assert.ok(red(32 * 64 + 32) < 0.1, "the centre is blue");
+  cnn.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 /** Loss and gradients of one forward+backward pass through a seeded encoder, on the active backend. */

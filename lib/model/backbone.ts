@@ -32,6 +32,11 @@ export interface Backbone {
   readonly name: string;
   /** Side of the square input image, in pixels. */
   readonly inputSize: number;
+  /**
+   * What the shorter image side is resized to before the centre crop of `inputSize`; without it,
+   * 256/224 of the input size (the ImageNet convention, e.g. 256 → 224).
+   */
+  readonly resize?: number;
   readonly normalization: Normalization;
   /** Length of one image's feature vector. */
   readonly featureDim: number;
@@ -47,14 +52,18 @@ export interface Backbone {
 }
 
 /**
- * The evaluation transform for a backbone: resize the shorter side to 256/224 of the input size
- * (256 for 224, as ImageNet models were evaluated), centre-crop the input size, and normalise
- * as the backbone expects. `overrides` changes any field (e.g. `{ train: true, flip: true }`).
+ * The evaluation transform for a backbone: resize the shorter side to `backbone.resize` (by
+ * default 256/224 of the input size, 256 for 224, as ImageNet models were evaluated), centre-crop
+ * the input size, and normalise as the backbone expects. `overrides` changes any field (e.g.
+ * `{ train: true, flip: true }`).
  */
-export function transformFor(backbone: Pick<Backbone, "inputSize" | "normalization">, overrides: Partial<TransformConfig> = {}): TransformConfig {
+export function transformFor(
+  backbone: Pick<Backbone, "inputSize" | "resize" | "normalization">,
+  overrides: Partial<TransformConfig> = {},
+): TransformConfig {
   const { inputSize, normalization } = backbone;
   return evalTransform({
-    resize: Math.round((inputSize * 256) / 224),
+    resize: backbone.resize ?? Math.round((inputSize * 256) / 224),
     crop: inputSize,
     mean: normalization.mean,
     std: normalization.std,

@@ -52,6 +52,13 @@ interface ConvLayer {
 export class SmallCNN implements Backbone {
   readonly frozen = false;
   readonly inputSize: number;
+  /**
+   * The whole image, resized to the input size: no centre crop. The synthetic scenes fill the
+   * frame, objects sit against the borders and the captions name every one of them; the ImageNet
+   * convention (resize to 256/224 of the input, crop the centre) cut off up to a fifth of the
+   * objects in the eight outer cells.
+   */
+  readonly resize: number;
   readonly featureDim: number;
   readonly name: string;
   /** Same statistics as the default image transform, so images need no special treatment. */
@@ -66,6 +73,7 @@ export class SmallCNN implements Backbone {
     }
     this.name = name;
     this.inputSize = inputSize;
+    this.resize = inputSize;
     const channels = filters[filters.length - 1];
     this.featureDim = finalSize * finalSize * channels + channels;
     let inChannels = 3;
