@@ -128,23 +128,45 @@ export class Captioner {
     }
   }
 
-  /** Captions for image files (any format sharp reads), in batches of `batchSize`. */
+  /** Captions for image files (any format sharp reads), in batches of `batchSize`; an unreadable file fails the call. */
   async captionFiles(files: string[], options: CaptionOptions & { batchSize?: number } = {}): Promise<Caption[]> {
+    const captions: Caption[] = [];
+    await this.captionEachFile(files, options, (index, caption) => (captions[index] = caption));
+    return captions;
+  }
+
+  /**
+   * Captions image files in batches of `batchSize` (default 16), calling `onCaption` for each in
+   * order. A file that cannot be read goes to `onError` and its batch goes on without it; without
+   * `onError`, the first such file (in order) fails the call, with an error that names it.
+   */
+  async captionEachFile(
+    files: string[],
+    options: CaptionOptions & { batchSize?: number },
+    onCaption: (index: number, caption: Caption) => void,
+    onError?: (index: number, error: Error) => void,
+  ): Promise<void> {
     const transform = this.transform(false);
     const size = transform.crop;
     const batchSize = options.batchSize ?? 16;
-    const captions: Caption[] = [];
-    for (let i = 0; i < files.length; i += batchSize) {
-      const chunk = files.slice(i, i + batchSize);
-      const pixels = await Promise.all(chunk.map((f) => transformImage(f, transform)));
-      const images = tf.tensor4d(concat(pixels), [chunk.length, size, size, 3]);
+    for (let start = 0; start < files.length; start += batchSize) {
+      const chunk = files.slice(start, start + batchSize);
+      const decoded = await Promise.allSettled(chunk.map((file) => transformImage(file, transform)));
+      const good: number[] = []; // indices into `files` of the images that decoded
+      decoded.forEach((d, i) => {
+        if (d.status === "fulfilled") good.push(start + i);
+        else if (onError) onError(start + i, d.reason as Error);
+        else throw d.reason;
+      });
+      if (good.length === 0) continue;
+      const pixels = good.map((index) => (decoded[index - start] as PromiseFulfilledResult<Float32Array>).value);
+      const images = tf.tensor4d(concat(pixels), [good.length, size, size, 3]); // [batch, S, S, 3]
       try {
-        captions.push(...this.captionBatch(images, options));
+        this.captionBatch(images, options).forEach((caption, row) => onCaption(good[row], caption));
       } finally {
         images.dispose();
       }
     }
-    return captions;
   }
 
   /** Saves the model (and optionally the optimizer and training state) as `<checkpointsDir>/<label>`. */

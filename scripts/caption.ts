@@ -15,19 +15,15 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
-import { Captioner, concat, type CaptionOptions } from "../lib/captioner";
+import { Captioner, type CaptionOptions } from "../lib/captioner";
 import { resolveCheckpoint } from "../lib/checkpoint";
 import type { CocoResult } from "../lib/metrics/evaluate";
-import type { Caption } from "../lib/sample";
 import { ImageError, transformImage } from "../lib/transforms";
 
 const USAGE =
   "usage: npm run caption -- --checkpoint DIR [--beam K] [--max-length N] [--json] [--results FILE] IMAGE_OR_FOLDER...";
 export const IMAGE_EXTENSIONS = [".jpg", ".jpeg", ".png", ".webp"];
-/** Images decoded and captioned together. */
-const BATCH_SIZE = 16;
 
 /** Where the command writes: stdout for captions, stderr for everything else. */
 export interface Output {
@@ -120,35 +116,6 @@ function imageIds(files: string[]): number[] {
   });
 }
 
-/**
- * Captions `files` in batches, calling `onCaption` for each image in order and `onError` for
- * each one that cannot be read (the batch goes on without it).
- */
-async function captionAll(
-  model: Captioner,
-  files: string[],
-  options: CaptionOptions,
-  onCaption: (index: number, caption: Caption) => void,
-  onError: (index: number, error: Error) => void,
-): Promise<void> {
-  const transform = model.transform(false);
-  const size = transform.crop;
-  for (let start = 0; start < files.length; start += BATCH_SIZE) {
-    const chunk = files.slice(start, start + BATCH_SIZE);
-    const decoded = await Promise.allSettled(chunk.map((file) => transformImage(file, transform)));
-    const good: number[] = []; // indices into `files` of the images that decoded
-    decoded.forEach((d, i) => (d.status === "fulfilled" ? good.push(start + i) : onError(start + i, d.reason as Error)));
-    if (good.length === 0) continue;
-    const pixels = good.map((index) => (decoded[index - start] as PromiseFulfilledResult<Float32Array>).value);
-    const images = tf.tensor4d(concat(pixels), [good.length, size, size, 3]); // [batch, S, S, 3]
-    try {
-      model.captionBatch(images, options).forEach((caption, row) => onCaption(good[row], caption));
-    } finally {
-      images.dispose();
-    }
-  }
-}
-
 /** Runs the command on `argv` (the arguments after the script name) and returns its exit code. */
 export async function main(argv: string[], io: Output = CONSOLE): Promise<number> {
   const options = parseCliArgs(argv);
@@ -166,8 +133,7 @@ export async function main(argv: string[], io: Output = CONSOLE): Promise<number
   const results: CocoResult[] = [];
   let failed = problems.length;
   try {
-    await captionAll(
-      model,
+    await model.captionEachFile(
       files,
       options.caption,
       (index, { caption, logProb }) => {

@@ -16,6 +16,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { customAlphabet } from "nanoid";
 import { SYNTHETIC_CONFIG, syntheticDataFor } from "../lib/config";
+import { readJson } from "../lib/json-file";
 import { ensureSyntheticDataset } from "../lib/synthetic";
 import { assertJupyter, buildLibIfStale, ensureKernel, PROJECT_ROOT, runNotebooks, shortPath } from "./run-notebooks";
 
@@ -77,7 +78,7 @@ const SHOWN_METRICS = ["Bleu_1", "Bleu_4", "ROUGE_L", "CIDEr", "scenePrecision",
 function printSummary(runDir: string, seconds: number): void {
   const file = path.join(runDir, "metrics.json");
   if (!fs.existsSync(file)) throw new Error(`main: ${file} is missing: notebook 3 ran but did not write its metrics`);
-  const m = JSON.parse(fs.readFileSync(file, "utf8")) as RunMetrics;
+  const m = readJson(file) as RunMetrics;
   const keys = SHOWN_METRICS.filter((k) => k in m.greedy);
   const row = (label: string, scores: Record<string, number>) =>
     label.padEnd(18) + keys.map((k) => (scores[k] ?? NaN).toFixed(3).padStart(15)).join("");

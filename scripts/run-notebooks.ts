@@ -14,8 +14,10 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { readJson } from "../lib/json-file";
+import { projectRoot } from "../lib/paths";
 
-export const PROJECT_ROOT = path.resolve(__dirname, "..");
+export const PROJECT_ROOT = projectRoot();
 export const NOTEBOOKS_DIR = path.join(PROJECT_ROOT, "notebooks");
 export const NOTEBOOKS = ["1_Preliminaries.ipynb", "2_Training.ipynb", "3_Inference.ipynb"].map((f) => path.join(NOTEBOOKS_DIR, f));
 
@@ -219,7 +221,7 @@ export interface OutputProblem {
  * (tslab reports a failing cell on stderr). A notebook that ran to the end should have none.
  */
 export function errorOutputs(executedPath: string): OutputProblem[] {
-  const nb = JSON.parse(fs.readFileSync(executedPath, "utf8")) as { cells: { outputs?: NotebookOutput[] }[] };
+  const nb = readJson(executedPath) as { cells: { outputs?: NotebookOutput[] }[] };
   const problems: OutputProblem[] = [];
   nb.cells.forEach((cell, i) => {
     for (const out of cell.outputs ?? []) {

@@ -117,6 +117,14 @@ test("a missing or corrupt image is reported by name, the others are captioned, 
   assert.ok(err.includes("2 of 4 inputs could not be captioned"), err.join("\n"));
   const written = JSON.parse(fs.readFileSync(results, "utf8")) as { image_id: number }[];
   assert.deepEqual(written.map((r) => r.image_id), [cocoImageId(testFiles[0]), cocoImageId(testFiles[1])]);
+
+  // The library call behind it: without an error handler, the first unreadable file fails the call by name.
+  const model = await Captioner.load(RUN);
+  try {
+    await assert.rejects(model.captionFiles([testFiles[0], missing, corrupt]), (e: Error) => e.message === `${missing}: file not found`);
+  } finally {
+    model.dispose();
+  }
 });
 
 test("a folder without a checkpoint, and bad arguments, are clear errors", async () => {

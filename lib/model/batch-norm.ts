@@ -37,6 +37,10 @@ export class BatchNorm {
     return [this.runningMean, this.runningVariance];
   }
 
+  dispose(): void {
+    tf.dispose([...this.trainableVariables, ...this.statistics]);
+  }
+
   /** x: [batch, ..., features]. `training` uses (and records) the batch's statistics. */
   apply<T extends tf.Tensor>(x: T, training: boolean): T {
     return tf.tidy(() => {

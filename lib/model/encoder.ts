@@ -80,7 +80,8 @@ export class EncoderCNN {
 
   /** Frees the linear layer and the backbone. */
   dispose(): void {
-    tf.dispose([this.kernel, ...this.norm.trainableVariables, ...this.norm.statistics]);
+    this.kernel.dispose();
+    this.norm.dispose();
     this.backbone.dispose();
   }
 }
