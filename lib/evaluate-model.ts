@@ -25,16 +25,24 @@ export interface SplitEvaluation {
   scene?: SceneScores;
 }
 
+/** How evaluation goes through its images: batch size, and a signal that stops it between batches. */
+export interface PassOptions {
+  batchSize?: number;
+  /** When aborted, the pass throws the signal's reason before its next batch. */
+  signal?: AbortSignal;
+}
+
 /** Captions the given images (all of the split by default), batch by batch. */
 export async function captionImages(
   model: Captioner,
   data: DataSource,
   imageIds: number[],
-  options: CaptionOptions & { batchSize?: number } = {},
+  options: CaptionOptions & PassOptions = {},
 ): Promise<Map<number, Caption>> {
   const loader = imageLoader(model, data, [], imageIds, 0, options.batchSize ?? 32);
   const captions = new Map<number, Caption>();
   for await (const batch of loader.epoch()) {
+    options.signal?.throwIfAborted();
     const images = tf.tensor(batch.images, batch.imageShape);
     const out = model.captionBatch(images, options);
     images.dispose();
@@ -49,12 +57,13 @@ export async function referenceLoss(
   split: SplitData,
   data: DataSource,
   imageIds: number[],
-  batchSize = 64,
+  { batchSize = 64, signal }: PassOptions = {},
 ): Promise<number> {
   const loader = imageLoader(model, data, captionPairs(split), imageIds, Infinity, batchSize);
   let total = 0;
   let tokens = 0;
   for await (const batch of loader.epoch()) {
+    signal?.throwIfAborted();
     if (batch.time < 2) continue;
     const { loss, count } = batchLoss(model, batch);
     total += loss * count;
@@ -87,7 +96,7 @@ export async function evaluateSplit(
   model: Captioner,
   split: SplitData,
   data: DataSource,
-  options: CaptionOptions & { imageIds?: number[]; batchSize?: number } = {},
+  options: CaptionOptions & PassOptions & { imageIds?: number[] } = {},
 ): Promise<SplitEvaluation> {
   const imageIds = options.imageIds ?? split.index.images.map((i) => i.id);
   return scoreCaptions(split, await captionImages(model, data, imageIds, options));

@@ -9,8 +9,8 @@
  *     checkpoint: weights, Adam state, data-loader position and RNG, so a resumed run
  *                 continues exactly as if it had never stopped
  *
- * An abort signal (Ctrl-C in the command line) ends training after the current step with a
- * checkpoint of that step.
+ * An abort signal (Ctrl-C in the command line) ends training after the current step, or in the
+ * middle of an epoch's validation, with a checkpoint of the last step done.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -194,9 +194,7 @@ class Loop {
         if (this.shouldStop()) return this.finish(true);
         await this.step();
       }
-      state.epoch += 1;
-      state.stepInEpoch = 0;
-      await this.endEpoch(valSplit, valData);
+      if (!(await this.endEpoch(valSplit, valData))) return this.finish(true);
     }
     return this.finish(false);
   }
@@ -274,16 +272,27 @@ class Loop {
     return tf.tensor2d(out, [batch.imageIds.length, vocab]);
   }
 
-  private async endEpoch(valSplit: SplitData, valData: DataSource): Promise<void> {
-    const { config, state, model } = this;
+  /**
+   * Validates the epoch just trained, logs it and writes its checkpoint. Returns false, having
+   * done none of that, when the abort signal stops the validation: it can take minutes (5,000
+   * COCO images), too long to make Ctrl-C wait. The run then checkpoints its last step, with the
+   * epoch's steps all done, and a resumed run starts by validating this epoch again.
+   */
+  private async endEpoch(valSplit: SplitData, valData: DataSource): Promise<boolean> {
+    const { config, state } = this;
     const started = performance.now();
-    let evaluation: SplitEvaluation | undefined;
-    let valLoss = NaN;
-    if (config.valImages > 0) {
-      const ids = valSplit.index.images.slice(0, config.valImages).map((i) => i.id);
-      valLoss = await referenceLoss(model, valSplit, valData, ids);
-      const captions = await captionImages(model, valData, ids, { maxLength: config.maxCaptionLength });
-      evaluation = scoreCaptions(valSplit, captions);
+    let validation: { valLoss: number; evaluation: SplitEvaluation } | undefined;
+    try {
+      validation = config.valImages > 0 ? await this.validate(valSplit, valData) : undefined;
+    } catch (error) {
+      if (this.hooks.signal?.aborted) return false;
+      throw error;
+    }
+    state.epoch += 1;
+    state.stepInEpoch = 0;
+    const evaluation = validation?.evaluation;
+    const valLoss = validation?.valLoss ?? NaN;
+    if (evaluation) {
       const file = path.join(this.files.predictions, `val-epoch-${pad(state.epoch)}.json`);
       fs.writeFileSync(file, JSON.stringify(evaluation.results, null, 1));
     }
@@ -300,6 +309,17 @@ class Loop {
     await this.checkpoint(`epoch-${pad(state.epoch)}`);
     this.hooks.onEpoch?.(record, evaluation);
     this.hooks.log?.(epochLine(record, config.epochs));
+    return true;
+  }
+
+  /** Loss on the first `valImages` val images' references, and their greedy captions, scored. */
+  private async validate(valSplit: SplitData, valData: DataSource): Promise<{ valLoss: number; evaluation: SplitEvaluation }> {
+    const { config, model } = this;
+    const { signal } = this.hooks;
+    const ids = valSplit.index.images.slice(0, config.valImages).map((i) => i.id);
+    const valLoss = await referenceLoss(model, valSplit, valData, ids, { signal });
+    const captions = await captionImages(model, valData, ids, { maxLength: config.maxCaptionLength, signal });
+    return { valLoss, evaluation: scoreCaptions(valSplit, captions) };
   }
 
   private async finish(interrupted: boolean): Promise<Omit<TrainResult, "backend">> {

@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   const abort = new AbortController();
   const stop = (signal: string) => {
     if (abort.signal.aborted) process.exit(130); // a second Ctrl-C: leave at once
-    console.error(`\n${signal}: finishing the current step and writing a checkpoint (Ctrl-C again to quit now)`);
+    console.error(`\n${signal}: finishing the current step (or stopping the validation) and writing a checkpoint (Ctrl-C again to quit now)`);
     abort.abort();
   };
   process.on("SIGINT", () => stop("SIGINT"));

@@ -141,6 +141,28 @@ test("an abort signal stops after the current step with a checkpoint that resume
   assertSameWeights(resumed.weights, reference.weights);
 });
 
+test("an abort during an epoch's validation stops it at once; the resumed run validates that epoch and ends exactly", async () => {
+  const config = tinyConfig("aborted-in-validation");
+  const abort = new AbortController();
+  let started = 0;
+  const stopped = await trainAndRead(config, {
+    signal: abort.signal,
+    // Abort after the epoch's last step: the loop does not look at the signal again before validating.
+    onStep: (p) => p.stepInEpoch === p.stepsPerEpoch && abort.abort(),
+    onEpoch: () => started++,
+  });
+  assert.equal(stopped.interrupted, true);
+  assert.equal(started, 0, "the epoch's validation did not finish");
+  assert.equal(stopped.state.step, 5);
+  assert.equal(stopped.state.epoch, 0, "the epoch is not counted as done before it is validated");
+  assert.equal(path.basename(stopped.checkpoint), "step-000005");
+  assert.deepEqual(stopped.log.map((r) => r.kind), Array(5).fill("step"), "no epoch record");
+
+  const resumed = await trainAndRead(config, { resume: stopped.checkpoint, maxSteps: N });
+  assertSameWeights(resumed.weights, reference.weights);
+  assertSameLog(resumed.log, reference.log);
+});
+
 test("resuming from an earlier checkpoint drops the log records after it, so the log reads as one run", async () => {
   const config = tinyConfig("truncated");
   const ran = await trainAndRead(config, { maxSteps: K }); // log: steps 1-7, the end of epoch 1 (after step 5)
