@@ -327,7 +327,7 @@ function spreadAndPad(backend: BackendWasm, dy: tf.TensorInfo, info: tf.backend_
 
 /**
  * dx[n, y, x, c] = sum over taps and m of dy[n, i, j, c*M + m] * W[a, b, c, m], y = i*s + a - top:
- * as for Conv2DBackpropInput, a 'valid' depthwise convolution of dy spread out by the stride,
+ * a 'valid' depthwise convolution of dy spread out by the stride (spreadAndPad),
  * with the filter flipped in space, [fh, fw, C*M, 1]; with a multiplier M > 1 its output,
  * [batch, H, W, C*M], is summed over m.
  */

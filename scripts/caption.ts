@@ -19,7 +19,7 @@ import { initBackend } from "../lib/backend";
 import { Captioner, type CaptionOptions } from "../lib/captioner";
 import { resolveCheckpoint } from "../lib/checkpoint";
 import type { CocoResult } from "../lib/metrics/evaluate";
-import { ImageError, transformImage } from "../lib/transforms";
+import { ImageError } from "../lib/transforms";
 
 const USAGE =
   "usage: npm run caption -- --checkpoint DIR [--beam K] [--max-length N] [--json] [--results FILE] IMAGE_OR_FOLDER...";

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { ensureSyntheticDataset } from "../lib/synthetic/ensure";
-import { SCENE_FEATURE_DIM, gridCell, sceneFeatures } from "../lib/synthetic/scene-features";
+import { SCENE_FEATURE_DIM, sceneFeatures } from "../lib/synthetic/scene-features";
 import type { Scene } from "../lib/synthetic/scene";
 import { decoderCeiling, type CeilingPoint } from "../scripts/decoder-ceiling";
 
@@ -19,14 +19,6 @@ const DATA = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ceiling-")), "data
 before(async () => {
   await initBackend({ log: () => {} });
   await ensureSyntheticDataset(DATA, { images: 60, seed: 3 });
-});
-
-test("gridCell: row-major cells of the 3x3 grid, the far edge inside the last cell", () => {
-  assert.equal(gridCell(0.1, 0.1), 0);
-  assert.equal(gridCell(0.5, 0.1), 1);
-  assert.equal(gridCell(0.1, 0.5), 3);
-  assert.equal(gridCell(0.9, 0.5), 5);
-  assert.equal(gridCell(1, 1), 8);
 });
 
 test("sceneFeatures: one colour, shape and size per object in its cell, and the background", () => {

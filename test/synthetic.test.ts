@@ -26,6 +26,7 @@ import {
   describeScene,
   ensureSyntheticDataset,
   generateSyntheticDataset,
+  gridCell,
   relationHolds,
   syntheticSplitSizes,
   sampleScene,
@@ -142,6 +143,14 @@ function scenesAndCaptions(seed: number, n: number): Array<{ scene: Scene; capti
     return { scene, captions: describeScene(scene, imageRandom(seed, k + 1, "captions")) };
   });
 }
+
+test("gridCell: the column and row of the 3x3 grid that hold a centre, the far edge inside the last cell", () => {
+  assert.deepEqual(gridCell({ x: 0.1, y: 0.1 }), { column: 0, row: 0 });
+  assert.deepEqual(gridCell({ x: 0.5, y: 0.1 }), { column: 1, row: 0 });
+  assert.deepEqual(gridCell({ x: 0.1, y: 0.5 }), { column: 0, row: 1 });
+  assert.deepEqual(gridCell({ x: 0.9, y: 0.5 }), { column: 2, row: 1 });
+  assert.deepEqual(gridCell({ x: 1, y: 1 }), { column: 2, row: 2 });
+});
 
 test("scenes: one to three objects, inside the image, not overlapping, colours distinct from the background", () => {
   const counts = [0, 0, 0, 0];

@@ -12,7 +12,7 @@
  */
 import type { Random } from "../random";
 import { RELATION_PHRASES, relationsBetween } from "./relations";
-import { GRID } from "./sample-scene";
+import { gridCell } from "./sample-scene";
 import { SHAPE_PLURALS, type Scene, type SceneObject } from "./scene";
 
 export const CAPTIONS_PER_IMAGE = 5;
@@ -92,8 +92,7 @@ function leftToRight(objects: readonly SceneObject[]): SceneObject[] {
 
 /** Where an object is in the image, from the grid cell it sits in: "in the top left corner". */
 export function positionPhrase(object: SceneObject): string {
-  const column = Math.min(GRID - 1, Math.floor(object.x * GRID));
-  const row = Math.min(GRID - 1, Math.floor(object.y * GRID));
+  const { column, row } = gridCell(object);
   const horizontal = ["left", "center", "right"][column];
   const vertical = ["top", "middle", "bottom"][row];
   if (row !== 1 && column !== 1) return `in the ${vertical} ${horizontal} corner`;

@@ -7,7 +7,7 @@
 export * from "./scene";
 export * from "./relations";
 export { deriveSeed, imageRandom } from "./streams";
-export { sampleScene } from "./sample-scene";
+export { gridCell, sampleScene } from "./sample-scene";
 export { renderScene, sceneToSvg, COLOR_HEX, type RenderOptions } from "./render";
 export { describeScene, positionPhrase, CAPTIONS_PER_IMAGE, MIN_CAPTION_WORDS, MAX_CAPTION_WORDS } from "./describe";
 export { cocoFileName, SYNTHETIC_GENERATOR_VERSION } from "./coco-format";

@@ -42,6 +42,11 @@ export function sampleScene(rng: Random, imageId: number): Scene {
   return { imageId, background, objects };
 }
 
+/** The grid cell that holds a centre at (x, y), fractions of the image side: column 0 is the left, row 0 the top. */
+export function gridCell({ x, y }: { x: number; y: number }): { column: number; row: number } {
+  return { column: Math.min(GRID - 1, Math.floor(x * GRID)), row: Math.min(GRID - 1, Math.floor(y * GRID)) };
+}
+
 /** A centre inside grid cell `cell` (row-major) such that an object of half-width `radius` stays in the cell. */
 function placeInCell(rng: Random, cell: number, radius: number): { x: number; y: number } {
   const half = 1 / (2 * GRID);

@@ -12,7 +12,7 @@
  * two objects of the same column, which follows their small random shifts in x (captions
  * regenerated to list such objects by cell instead did not raise the decoder's ceiling: 0.75).
  */
-import { GRID } from "./sample-scene";
+import { GRID, gridCell } from "./sample-scene";
 import { COLORS, SHAPES, SIZES, type Scene } from "./scene";
 
 const PER_CELL = COLORS.length + SHAPES.length + SIZES.length;
@@ -20,18 +20,12 @@ const PER_CELL = COLORS.length + SHAPES.length + SIZES.length;
 /** Length of a scene's feature vector. */
 export const SCENE_FEATURE_DIM = GRID * GRID * PER_CELL + COLORS.length;
 
-/** The grid cell (row-major) that holds a centre at (x, y), fractions of the image side. */
-export function gridCell(x: number, y: number): number {
-  const column = Math.min(GRID - 1, Math.floor(x * GRID));
-  const row = Math.min(GRID - 1, Math.floor(y * GRID));
-  return row * GRID + column;
-}
-
 /** The scene as [SCENE_FEATURE_DIM] (layout above). */
 export function sceneFeatures(scene: Scene): Float32Array {
   const features = new Float32Array(SCENE_FEATURE_DIM);
   for (const object of scene.objects) {
-    const base = gridCell(object.x, object.y) * PER_CELL;
+    const { column, row } = gridCell(object);
+    const base = (row * GRID + column) * PER_CELL;
     features[base + COLORS.indexOf(object.color)] = 1;
     features[base + COLORS.length + SHAPES.indexOf(object.shape)] = 1;
     features[base + COLORS.length + SHAPES.length + SIZES.indexOf(object.size)] = 1;
