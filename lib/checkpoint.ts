@@ -84,26 +84,53 @@ export async function saveCheckpoint<Config, State>(
 
   fs.rmSync(finalDir, { recursive: true, force: true }); // a same-label checkpoint is superseded
   fs.renameSync(tmpDir, finalDir);
-  writeJsonAtomically(path.join(checkpointsDir, "latest.json"), { label: opts.label });
+  writeJsonAtomically(path.join(checkpointsDir, LATEST_FILE), { label: opts.label });
   if (opts.keep) pruneCheckpoints(checkpointsDir, opts.keep);
   return finalDir;
 }
 
 /**
- * Finds the checkpoint folder that `where` means: a checkpoint folder itself, a `checkpoints/`
- * folder (its latest), or a run folder holding `checkpoints/`.
+ * Finds the checkpoint folder that `where` means: a checkpoint folder itself, or in a
+ * `checkpoints/` folder or a run folder holding one, its latest (`latest.json`) or the best one
+ * by validation CIDEr (`best.json`, written by the training loop; the latest when there is none).
  */
-export function resolveCheckpoint(where: string): string {
+export function resolveCheckpoint(where: string, which: "latest" | "best" = "latest"): string {
   if (fs.existsSync(path.join(where, "checkpoint.json"))) return where;
   for (const dir of [where, path.join(where, "checkpoints")]) {
-    const latest = path.join(dir, "latest.json");
-    if (fs.existsSync(latest)) {
-      const { label } = readJson(latest) as { label?: string };
-      if (typeof label !== "string") throw new Error(`${latest}: "label" must be a string`);
-      return path.join(dir, label);
-    }
+    const pointer = [which === "best" ? BEST_FILE : LATEST_FILE, LATEST_FILE].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
+    if (pointer) return path.join(dir, labelIn(pointer));
   }
   throw new Error(`${where}: no checkpoint here (expected checkpoint.json, latest.json or checkpoints/latest.json)`);
+}
+
+const LATEST_FILE = "latest.json";
+const BEST_FILE = "best.json";
+
+function labelIn(pointer: string): string {
+  const { label } = readJson(pointer) as { label?: string };
+  if (typeof label !== "string") throw new Error(`${pointer}: "label" must be a string`);
+  return label;
+}
+
+/** What `best.json` records: the checkpoint with the highest validation score so far. */
+export interface BestCheckpoint {
+  label: string;
+  metric: string;
+  value: number;
+}
+
+/** The best checkpoint recorded in `checkpointsDir`, if any. */
+export function readBest(checkpointsDir: string): BestCheckpoint | undefined {
+  const file = path.join(checkpointsDir, BEST_FILE);
+  return fs.existsSync(file) ? (readJson(file) as BestCheckpoint) : undefined;
+}
+
+/** Records `best` when it beats the best so far (or there is none); returns whether it did. */
+export function recordIfBest(checkpointsDir: string, best: BestCheckpoint): boolean {
+  const current = readBest(checkpointsDir);
+  if (!Number.isFinite(best.value) || (current && current.metric === best.metric && current.value >= best.value)) return false;
+  writeJsonAtomically(path.join(checkpointsDir, BEST_FILE), best);
+  return true;
 }
 
 /** Reads and validates `checkpoint.json` of a checkpoint folder. */
@@ -190,10 +217,12 @@ export function assertSameConfig<C extends object>(dir: string, saved: C, wanted
   if (diffs.length) throw new Error(`${dir}: checkpoint does not match this configuration (${diffs.join("; ")})`);
 }
 
+/** Removes the oldest checkpoints beyond `keep`, never the best one (best.json). */
 function pruneCheckpoints(checkpointsDir: string, keep: number): void {
+  const best = readBest(checkpointsDir)?.label;
   const complete = fs
     .readdirSync(checkpointsDir)
-    .filter((name) => !name.startsWith(".") && fs.existsSync(path.join(checkpointsDir, name, "checkpoint.json")))
+    .filter((name) => !name.startsWith(".") && name !== best && fs.existsSync(path.join(checkpointsDir, name, "checkpoint.json")))
     .map((name) => ({ name, time: fs.statSync(path.join(checkpointsDir, name, "checkpoint.json")).mtimeMs }))
     .sort((a, b) => a.time - b.time);
   for (const { name } of complete.slice(0, Math.max(0, complete.length - keep))) {

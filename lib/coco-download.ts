@@ -21,14 +21,14 @@ import { extractZip, type ExtractedFile } from "./unzip";
 export interface ZipSpec {
   /** Path under the base URL, e.g. "zips/val2014.zip". */
   path: string;
-  /** Exact size in bytes. */
-  size: number;
+  /** Exact size in bytes, where known (checked against the server and the file). */
+  size?: number;
   /** SHA-256 in hex, where known. */
   sha256?: string;
   /** The folder, relative to the dataset root, that the archive is extracted into. */
   extractTo: string;
-  /** The one top-level folder of the archive ("annotations", "val2014", ...). */
-  topDir: string;
+  /** The one top-level folder of the archive ("annotations", "val2014", ...), if it has one. */
+  topDir?: string;
   /** Bytes the extracted files take on disk, rounded up (for the free-space check). */
   extractedSize: number;
 }
@@ -151,7 +151,7 @@ export interface DiskNeed {
 /** What a finished part leaves in `<root>/downloads/done-<part>.json`. */
 interface DoneMarker {
   part: string;
-  zips: { path: string; size: number }[];
+  zips: { path: string; size?: number }[];
   /** Paths relative to the dataset root. */
   files: ExtractedFile[];
 }
@@ -232,8 +232,8 @@ async function whyNotDone(root: string, part: PartSpec): Promise<string | undefi
   const text = await fsp.readFile(markerFile(root, part.name), "utf8").catch(() => undefined);
   if (text === undefined) return "";
   const marker = JSON.parse(text) as DoneMarker;
-  const expected = part.zips.map((z) => `${z.path}:${z.size}`).join(",");
-  if (marker.zips.map((z) => `${z.path}:${z.size}`).join(",") !== expected) {
+  const expected = part.zips.map((z) => `${z.path}:${z.size ?? "?"}`).join(",");
+  if (marker.zips.map((z) => `${z.path}:${z.size ?? "?"}`).join(",") !== expected) {
     return "the manifest's files differ from those that were extracted";
   }
   for (const file of marker.files) {
@@ -249,7 +249,8 @@ export async function diskNeed(root: string, parts: PartSpec[]): Promise<DiskNee
   for (const zip of parts.flatMap((p) => p.zips)) {
     const file = zipFile(root, zip);
     const done = await fileSize(file);
-    need.download += done > 0 ? 0 : zip.size - (await fileSize(`${file}.part`));
+    // Without a known size, the extracted size stands in for the zip's (photos do not compress).
+    need.download += done > 0 ? 0 : (zip.size ?? zip.extractedSize) - (await fileSize(`${file}.part`));
     need.extract += zip.extractedSize;
   }
   return need;

@@ -1,8 +1,9 @@
 /**
- * Every setting of a training run, in one place, with the two presets the project ships:
- * the embedded synthetic scenes (trains in minutes on a CPU) and MS COCO 2014 (the real task).
+ * Every setting of a training run, in one place, with the presets the project ships: the
+ * embedded synthetic scenes (trains in minutes on a CPU), Flickr8k (real photos, under an hour
+ * on a CPU) and MS COCO 2014 (the original course's task).
  */
-import { MOBILENET_V2, type BackboneSpec } from "./model/backbone";
+import { MOBILENET_V1_075, MOBILENET_V2, type BackboneSpec } from "./model/backbone";
 
 /** Which image encoder: the small CNN trained from scratch, or a frozen pretrained backbone. */
 export type EncoderChoice =
@@ -29,10 +30,15 @@ export interface ModelConfig {
 }
 
 export interface TrainConfig extends ModelConfig {
-  /** "synthetic" generates its data when missing; "coco" expects `npm run data:coco` to have run. */
-  dataset: "synthetic" | "coco";
-  /** Dataset root in the COCO layout (annotations/, images/<split>2014/). */
+  /**
+   * "synthetic" generates its data when missing; "coco" and "flickr8k" expect
+   * `npm run data:coco` / `npm run data:flickr8k` (or a `dataRoot` where the dataset already is).
+   */
+  dataset: DatasetName;
+  /** Dataset root: the COCO layout (annotations/, images/<split>2014/) or Flickr8k's (flickr8k.ts). */
   dataRoot: string;
+  /** Feature caches of frozen backbones: `<featureDir>/<backbone name>/<split>/` (features.ts). */
+  featureDir: string;
   /** Synthetic only: how many images to generate (80/10/10 train/val/test). */
   syntheticImages: number;
 
@@ -41,6 +47,11 @@ export interface TrainConfig extends ModelConfig {
   /** Steps per epoch; null = one pass over the training captions (captions / batch size). */
   stepsPerEpoch: number | null;
   learningRate: number;
+  /**
+   * Step decay of the learning rate: multiplied by `factor` every `every` epochs
+   * (lr = learningRate · factor^⌊epoch / every⌋); null keeps it constant.
+   */
+  lrDecay: { every: number; factor: number } | null;
   /** Gradients are scaled down to this global norm when larger. */
   clipNorm: number;
   /** "length": all captions of a batch share a length (the original); "padded": any lengths, masked. */
@@ -63,10 +74,13 @@ export interface TrainConfig extends ModelConfig {
   keepCheckpoints: number;
 }
 
+export type DatasetName = "synthetic" | "coco" | "flickr8k";
+
 /** The embedded default: synthetic scenes, a small CNN trained jointly with the decoder. */
 export const SYNTHETIC_CONFIG: TrainConfig = {
   dataset: "synthetic",
   dataRoot: "data/synthetic",
+  featureDir: "data/synthetic/features",
   syntheticImages: 3000,
   encoder: { kind: "small-cnn", inputSize: 64, filters: [16, 32, 64, 64] },
   embedSize: 128,
@@ -79,6 +93,7 @@ export const SYNTHETIC_CONFIG: TrainConfig = {
   epochs: 4,
   stepsPerEpoch: null,
   learningRate: 3e-3,
+  lrDecay: null,
   clipNorm: 5,
   batching: "length",
   augment: false,
@@ -95,6 +110,7 @@ export const SYNTHETIC_CONFIG: TrainConfig = {
 export const COCO_CONFIG: TrainConfig = {
   dataset: "coco",
   dataRoot: "data/cocoapi",
+  featureDir: "data/cocoapi/features",
   syntheticImages: 0,
   encoder: { kind: "pretrained", backbone: MOBILENET_V2 },
   embedSize: 512,
@@ -107,6 +123,7 @@ export const COCO_CONFIG: TrainConfig = {
   epochs: 3,
   stepsPerEpoch: null,
   learningRate: 1e-3,
+  lrDecay: null,
   clipNorm: 5,
   batching: "length",
   augment: true,
@@ -118,6 +135,50 @@ export const COCO_CONFIG: TrainConfig = {
   runDir: "runs/coco",
   keepCheckpoints: 3,
 };
+
+/**
+ * Flickr8k with MobileNet V1 0.75 features, cached once: the recipe of the captioner that ships in
+ * models/ (see its model card). The decoder is the original course's (embed 512, one LSTM layer
+ * of 512, dropout 0.5, Adam 1e-3, batch 64, vocabulary threshold 5); the checkpoint is chosen by
+ * dev CIDEr. The backbone sees the whole photo (resize = input size, no centre crop).
+ */
+export const FLICKR8K_CONFIG: TrainConfig = {
+  dataset: "flickr8k",
+  dataRoot: "data/flickr8k",
+  featureDir: "data/features/flickr8k",
+  syntheticImages: 0,
+  encoder: { kind: "pretrained", backbone: { ...MOBILENET_V1_075, resize: 224 } },
+  embedSize: 512,
+  hiddenSize: 512,
+  numLayers: 1,
+  dropout: 0.5,
+  vocabThreshold: 5,
+  wordLoss: 0,
+  batchSize: 64,
+  epochs: 8,
+  stepsPerEpoch: null,
+  learningRate: 1e-3,
+  lrDecay: null,
+  clipNorm: 5,
+  batching: "length",
+  augment: false,
+  featureCache: true,
+  valImages: 1000,
+  maxCaptionLength: 20,
+  seed: 1,
+  printEvery: 50,
+  runDir: "runs/flickr8k",
+  keepCheckpoints: 0,
+};
+
+/** The learning rate of epoch `epoch` (0-based) under `config`'s schedule. */
+export function learningRateAt(config: Pick<TrainConfig, "learningRate" | "lrDecay">, epoch: number): number {
+  const { learningRate, lrDecay } = config;
+  return lrDecay ? learningRate * lrDecay.factor ** Math.floor(epoch / lrDecay.every) : learningRate;
+}
+
+/** The preset of each dataset. */
+export const PRESETS: Record<DatasetName, TrainConfig> = { synthetic: SYNTHETIC_CONFIG, coco: COCO_CONFIG, flickr8k: FLICKR8K_CONFIG };
 
 /** The settings a checkpoint must agree with to be loaded into a model. */
 export const MODEL_KEYS: (keyof ModelConfig)[] = ["encoder", "embedSize", "hiddenSize", "numLayers", "vocabThreshold"];

@@ -1,12 +1,14 @@
 /**
- * A dataset in the COCO layout, split by split: the captions (or, for COCO's test split, only the
- * image list), and for the synthetic scenes also the ground truth of each image.
+ * A dataset, split by split: the captions (or, for COCO's test split, only the image list), and
+ * for the synthetic scenes also the ground truth of each image. Two layouts are read: COCO's
+ * (MS COCO and the synthetic scenes) and Flickr8k's (flickr8k.ts), whichever is at the root.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { cocoPaths, loadCaptions, loadTestImageInfo, type CocoCaptionIndex, type Split } from "./coco";
 import type { Scene } from "./synthetic/scene";
 import { readJson } from "./json-file";
+import { isFlickr8k, loadFlickr8kSplit, type Warn } from "./flickr8k";
 
 export interface SplitData {
   split: Split;
@@ -16,8 +18,12 @@ export interface SplitData {
   scenes?: Scene[];
 }
 
-/** Loads one split of the dataset at `root`. */
-export async function loadSplit(root: string, split: Split): Promise<SplitData> {
+/**
+ * Loads one split of the dataset at `root`. `warn` hears what was odd in the files but not fatal
+ * (Flickr8k's known quirks); by default such lines go to the console.
+ */
+export async function loadSplit(root: string, split: Split, warn: Warn = (m) => console.warn(m)): Promise<SplitData> {
+  if (isFlickr8k(root)) return { split, index: loadFlickr8kSplit(root, split, warn) };
   const paths = cocoPaths(root);
   const index = await loadSplitIndex(paths, split);
   const scenesFile = path.join(paths.root, "annotations", `scenes_${split}2014.json`);

@@ -27,7 +27,7 @@ export interface SourceOptions {
   augment: boolean;
   /** Use (and fill) the on-disk feature cache when the backbone is frozen. */
   featureCache: boolean;
-  /** Folder of feature caches, one subfolder per split. */
+  /** Folder of feature caches: `<cacheDir>/<backbone name>/<split>/` (see featureCacheDir). */
   cacheDir: string;
   onProgress?: (p: FeatureExtractionProgress) => void;
 }
@@ -35,7 +35,7 @@ export interface SourceOptions {
 export async function imageSource(model: Captioner, index: CocoCaptionIndex, split: string, opts: SourceOptions): Promise<DataSource> {
   const backbone = model.backbone;
   if (opts.featureCache && backbone instanceof PretrainedBackbone) {
-    const dir = path.join(opts.cacheDir, backbone.name, split);
+    const dir = featureCacheDir(opts.cacheDir, backbone.name, split);
     const transform = model.transform(false);
     const images = index.images.map((image) => ({ imageId: image.id, file: index.imagePath(image.id) }));
     await extractFeatures({ dir, backbone, transform, images, onProgress: opts.onProgress });
@@ -46,6 +46,11 @@ export async function imageSource(model: Captioner, index: CocoCaptionIndex, spl
   const decode = transformSource((id) => index.imagePath(id), transform);
   const source = isDeterministic(transform) ? memoize(decode) : decode;
   return { source, shape: [transform.crop, transform.crop, 3], close: async () => {} };
+}
+
+/** The one place a split's feature cache lives: training and `npm run features` both use it. */
+export function featureCacheDir(featureDir: string, backboneName: string, split: string): string {
+  return path.join(featureDir, backboneName, split);
 }
 
 function isDeterministic(t: TransformConfig): boolean {

@@ -17,10 +17,10 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, type BackendInfo } from "./backend";
 import { Captioner } from "./captioner";
-import { readCheckpointMeta, resolveCheckpoint, restoreOptimizer } from "./checkpoint";
+import { readCheckpointMeta, recordIfBest, resolveCheckpoint, restoreOptimizer } from "./checkpoint";
 import { formatSeconds } from "./format";
 import { writeJsonAtomically } from "./json-file";
-import type { TrainConfig } from "./config";
+import { learningRateAt, type TrainConfig } from "./config";
 import { captionPairs, loadSplit, type SplitData } from "./dataset";
 import { captionImages, flatScores, referenceLoss, scoreCaptions, type SplitEvaluation } from "./evaluate-model";
 import { imageSource, type DataSource } from "./image-source";
@@ -107,7 +107,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promis
   say(`vocabulary: ${model.vocab.size} words (threshold ${config.vocabThreshold}); ${model.variables.length} weight tensors`);
   writeJsonAtomically(files.config, config);
 
-  const sourceOptions = { featureCache: config.featureCache, cacheDir: path.join(config.dataRoot, "features") };
+  const sourceOptions = { featureCache: config.featureCache, cacheDir: config.featureDir };
   const trainData = await imageSource(model, trainSplit.index, "train", { ...sourceOptions, augment: config.augment });
   const valData = await imageSource(model, valSplit.index, "val", { ...sourceOptions, augment: false });
   const loader = new CaptionLoader({
@@ -207,6 +207,9 @@ class Loop {
   private async step(): Promise<void> {
     const { config, state } = this;
     const batch = await this.loader.next();
+    // Adam reads its step size at every update: setting it here applies the schedule (a pure
+    // function of the epoch, so a resumed run follows it exactly). tfjs types it as protected.
+    (this.optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(config, state.epoch);
     const started = performance.now();
     const loss = this.trainOn(batch);
     const seconds = (performance.now() - started) / 1000;
@@ -307,6 +310,10 @@ class Loop {
     };
     appendRecord(this.files.log, record);
     await this.checkpoint(`epoch-${pad(state.epoch)}`);
+    // The model to keep is the one that captions the val images best, not the last one.
+    if (record.metrics.CIDEr !== undefined) {
+      recordIfBest(this.files.checkpoints, { label: path.basename(this.lastCheckpoint), metric: "CIDEr", value: record.metrics.CIDEr });
+    }
     this.hooks.onEpoch?.(record, evaluation);
     this.hooks.log?.(epochLine(record, config.epochs));
     return true;

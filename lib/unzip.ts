@@ -13,6 +13,8 @@
  *   safety of extraction rests on it.
  * - Layout: every entry must sit under the expected top-level folder (`train2014/...`),
  *   so the files land where the rest of the project looks for them.
+ * - `__MACOSX/`: the resource forks that macOS's zip tool adds (Flickr8k's zips have them) are
+ *   never data, and are skipped.
  */
 
 import * as fs from "node:fs";
@@ -52,6 +54,10 @@ export async function extractZip(zipPath: string, dest: string, options: Extract
   let done = 0;
   try {
     for await (const entry of zip.eachEntry()) {
+      if (entry.fileName.startsWith("__MACOSX/")) {
+        options.onProgress?.(++done, zip.entryCount);
+        continue;
+      }
       const target = targetPath(root, entry.fileName, options.topDir, name);
       if (entry.fileName.endsWith("/")) {
         await fsp.mkdir(target, { recursive: true });

@@ -1,11 +1,13 @@
 /**
- * Download MS COCO 2014 (captions, test image info, train/val/test images) into data/cocoapi.
+ * Download MS COCO 2014 (captions, test image info, train/val/test images) into data/cocoapi,
+ * or, with `--dataset flickr8k` (`npm run data:flickr8k`), Flickr8k into data/flickr8k.
  *
  *   npm run data:coco -- [--parts annotations,val,test,train | --only PART] [--root data/cocoapi]
  *                        [--base-url http://images.cocodataset.org/] [--keep-zips] [--retries 5]
  *                        [--manifest FILE]
+ *   npm run data:flickr8k -- [--parts text,images] [--root data/flickr8k] [--base-url URL] ...
  *
- * About 27 GB to download and as much again to extract. Interrupt it at any time and run it
+ * COCO is about 27 GB to download and as much again to extract; Flickr8k about 1 GB. Interrupt it at any time and run it
  * again: finished parts are skipped, a half-downloaded zip continues where it stopped.
  * --manifest reads the list of zips (the PartSpec[] of lib/coco-download.ts, as JSON) from a
  * file instead, for mirrors that host other files and for tests.
@@ -15,20 +17,28 @@ import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
 import { COCO_2014, COCO_BASE_URL, downloadCoco, formatBytes, type CocoDownloadOptions, type CocoEvent, type PartSpec } from "../lib/coco-download";
 import type { DownloadEvent } from "../lib/download";
+import { FLICKR8K_BASE_URL, FLICKR8K_PARTS } from "../lib/flickr8k-download";
+
+/** What each dataset is fetched from, and where it goes by default. */
+const DATASETS = {
+  coco: { name: "COCO 2014", root: "data/cocoapi", baseUrl: COCO_BASE_URL, manifest: COCO_2014 },
+  flickr8k: { name: "Flickr8k", root: "data/flickr8k", baseUrl: FLICKR8K_BASE_URL, manifest: FLICKR8K_PARTS },
+};
 
 const USAGE =
-  "usage: npm run data:coco -- [--parts annotations,val,test,train | --only PART] [--root DIR] " +
+  "usage: npm run data:coco -- [--dataset coco|flickr8k] [--parts annotations,val,test,train | --only PART] [--root DIR] " +
   "[--base-url URL] [--keep-zips] [--retries N] [--manifest FILE]";
 
 /** The command line as options for downloadCoco; "help" when help was asked for. */
-export function parseCliArgs(argv: string[]): CocoDownloadOptions | "help" {
+export function parseCliArgs(argv: string[]): (CocoDownloadOptions & { dataset: string }) | "help" {
   const { values } = parseArgs({
     args: argv,
     options: {
+      dataset: { type: "string", default: "coco" },
       parts: { type: "string" },
       only: { type: "string" },
-      root: { type: "string", default: "data/cocoapi" },
-      "base-url": { type: "string", default: COCO_BASE_URL },
+      root: { type: "string" },
+      "base-url": { type: "string" },
       "keep-zips": { type: "boolean", default: false },
       retries: { type: "string", default: "5" },
       manifest: { type: "string" },
@@ -36,6 +46,8 @@ export function parseCliArgs(argv: string[]): CocoDownloadOptions | "help" {
     },
   });
   if (values.help) return "help";
+  const dataset = DATASETS[values.dataset as keyof typeof DATASETS];
+  if (!dataset) throw new Error(`scripts/download-coco.ts: --dataset must be coco or flickr8k, got "${values.dataset}"\n${USAGE}`);
   if (values.parts !== undefined && values.only !== undefined) {
     throw new Error(`scripts/download-coco.ts: give --parts or --only, not both\n${USAGE}`);
   }
@@ -45,12 +57,13 @@ export function parseCliArgs(argv: string[]): CocoDownloadOptions | "help" {
   }
   const list = values.parts ?? values.only;
   return {
-    root: values.root,
-    baseUrl: values["base-url"],
+    dataset: dataset.name,
+    root: values.root ?? dataset.root,
+    baseUrl: values["base-url"] ?? dataset.baseUrl,
     parts: list?.split(",").map((p) => p.trim()),
     keepZips: values["keep-zips"],
     retries,
-    manifest: values.manifest === undefined ? COCO_2014 : readManifest(values.manifest),
+    manifest: values.manifest === undefined ? dataset.manifest : readManifest(values.manifest),
   };
 }
 
@@ -61,7 +74,7 @@ function readManifest(file: string): PartSpec[] {
   parts.forEach((part, i) => {
     if (typeof part.name !== "string" || !Array.isArray(part.zips)) throw new Error(`${file}: part ${i} needs "name" and "zips"`);
     part.zips.forEach((zip, j) => {
-      for (const field of ["path", "size", "extractTo", "topDir", "extractedSize"] as const) {
+      for (const field of ["path", "extractTo", "extractedSize"] as const) {
         if (zip[field] === undefined) throw new Error(`${file}: part ${part.name}, zip ${j} has no "${field}"`);
       }
     });
@@ -181,7 +194,7 @@ async function main(): Promise<void> {
   const view = new ProgressView();
   // Stop the bar first, on success or error, so that the last lines are not drawn over.
   const { fetched, skipped } = await downloadCoco({ ...options, onEvent: (e) => view.handle(e) }).finally(() => view.stop());
-  console.log(`COCO 2014 in ${options.root}: fetched [${fetched.join(", ")}], already there [${skipped.join(", ")}]`);
+  console.log(`${options.dataset} in ${options.root}: fetched [${fetched.join(", ")}], already there [${skipped.join(", ")}]`);
 }
 
 // Run only as a command, so that tests can import parseCliArgs.

@@ -2,10 +2,13 @@
  * Extracts a split's image features with a frozen pretrained backbone into a feature cache
  * (lib/features.ts), so that training reads features instead of running the CNN every epoch.
  *
- *   tsx scripts/extract-features.ts --split train                      # data/cocoapi, MobileNet V2
- *   tsx scripts/extract-features.ts --split val --backbone resnet50_v2
- *   tsx scripts/extract-features.ts --images DIR --out DIR --backbone mobilenet_v1_025 --source ../shared/models/mobilenet_v1_0.25_224
- *   tsx scripts/extract-features.ts --bench 200 --backbone mobilenet_v1_025_graph --source ../shared/models/mobilenet_v1_0.25_224/imagenet
+ *   npm run features -- --data coco --split train               # data/cocoapi, the COCO preset's MobileNet V2
+ *   npm run features -- --data flickr8k --data-root ../flickr8k --backbone ../models/mobilenet_v1_0.75_224
+ *   npm run features -- --images DIR --out DIR --backbone mobilenet_v1_0.25
+ *   npm run features -- --bench 200 --backbone /models/mobilenet_v1_0.25_224/imagenet --backbone-format graph ...
+ *
+ * A split's cache is the one training reads (`<featureDir>/<backbone name>/<split>`, the
+ * preset's featureDir), made with the same transform, so training never extracts it again.
  *
  * Safe to interrupt: Ctrl-C finishes the current batch and saves the index; running the same
  * command again resumes. Unreadable images are skipped and listed at the end.
@@ -19,32 +22,32 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
 import { initBackend } from "../lib/backend";
-import { cocoPaths, loadCaptions, loadTestImageInfo, type Split } from "../lib/coco";
+import { SPLITS, type Split } from "../lib/coco";
+import { PRESETS, type DatasetName } from "../lib/config";
+import { loadSplit } from "../lib/dataset";
 import { extractFeatures, featureProgressBar, type FeatureExtractionResult, type ImageRef } from "../lib/features";
-import { MOBILENET_V1_025, MOBILENET_V1_025_GRAPH, MOBILENET_V2, PretrainedBackbone, RESNET50_V2, transformFor, type BackboneSpec } from "../lib/model/backbone";
+import { featureCacheDir } from "../lib/image-source";
+import { PretrainedBackbone, transformFor, type BackboneSpec } from "../lib/model/backbone";
 import { DEFAULT_MODEL_CACHE } from "../lib/model/model-cache";
 import { transformImage } from "../lib/transforms";
+import { BACKBONE_FLAGS, backboneFromFlags } from "./backbone-args";
 
-const PRESETS: Record<string, BackboneSpec> = {
-  mobilenet_v2: MOBILENET_V2,
-  resnet50_v2: RESNET50_V2,
-  mobilenet_v1_025: MOBILENET_V1_025,
-  mobilenet_v1_025_graph: MOBILENET_V1_025_GRAPH,
-};
 const SAMPLE_PHOTOS = path.resolve(__dirname, "../../shared/coco-sample/images/val2014");
 const IMAGE_FILE = /\.(jpe?g|png|webp)$/i;
 
-const USAGE = `Usage: tsx scripts/extract-features.ts [options]
-  --data DIR             dataset root in COCO layout (default data/cocoapi)
-  --split NAME           train | val | test (default train)
+const USAGE = `Usage: npm run features -- [options]
+  --data NAME            ${Object.keys(PRESETS).join(" | ")} (default coco): the preset whose dataset,
+                         backbone and feature folder are used
+  --data-root DIR        where the dataset is (default: the preset's dataRoot)
+  --split NAME           train | val | test, or all (default train)
   --images DIR           instead of --data/--split: every image in DIR (id = the file name's last number)
   --limit N              only the first N images
-  --backbone NAME        ${Object.keys(PRESETS).join(" | ")} (default mobilenet_v2)
-  --source URL|PATH      load the backbone from here instead of its official URL
-  --feature-layer NAME   layer (layers model) or node (graph model) to take the features from
+  --backbone NAME|DIR    a preset backbone or a model folder/URL (default: the dataset preset's);
+                         --backbone-name, --backbone-format, --feature-layer, --input-size, --resize,
+                         --normalization describe any other model (scripts/backbone-args.ts)
   --cache-root DIR       downloaded models (default ${DEFAULT_MODEL_CACHE})
-  --out DIR              the feature cache (default data/features/<dataset>/<split>/<backbone>, or
-                         data/features/<folder>/<backbone> with --images)
+  --out DIR              the feature cache (default: the one training reads,
+                         <preset featureDir>/<backbone>/<split>; data/features/<folder>/<backbone> with --images)
   --batch N              images per batch (default 32)
   --recompute            replace a cache made with another backbone or transform
   --bench N              measure on N generated 640x480 JPEGs instead (see the file comment)
@@ -54,13 +57,12 @@ const USAGE = `Usage: tsx scripts/extract-features.ts [options]
 function parse() {
   const { values } = parseArgs({
     options: {
-      data: { type: "string", default: "data/cocoapi" },
+      data: { type: "string", default: "coco" },
+      "data-root": { type: "string" },
       split: { type: "string", default: "train" },
       images: { type: "string" },
       limit: { type: "string" },
-      backbone: { type: "string", default: "mobilenet_v2" },
-      source: { type: "string" },
-      "feature-layer": { type: "string" },
+      ...BACKBONE_FLAGS,
       "cache-root": { type: "string", default: DEFAULT_MODEL_CACHE },
       out: { type: "string" },
       batch: { type: "string", default: "32" },
@@ -75,14 +77,13 @@ function parse() {
     console.log(USAGE);
     process.exit(0);
   }
-  const preset = PRESETS[values.backbone];
-  if (!preset) throw new Error(`--backbone: unknown "${values.backbone}" (known: ${Object.keys(PRESETS).join(", ")})`);
-  const spec: BackboneSpec = {
-    ...preset,
-    source: values.source ?? preset.source,
-    featureLayer: values["feature-layer"] ?? preset.featureLayer,
-  };
-  return { ...values, spec, batch: positiveInt(values.batch, "--batch"), limit: values.limit ? positiveInt(values.limit, "--limit") : Infinity };
+  const preset = PRESETS[values.data as DatasetName];
+  if (!preset) throw new Error(`--data must be one of ${Object.keys(PRESETS).join(", ")}, got ${values.data}`);
+  const base = preset.encoder.kind === "pretrained" ? preset.encoder.backbone : undefined;
+  const spec: BackboneSpec | undefined = backboneFromFlags(values, base) ?? base;
+  if (!spec) throw new Error(`the ${values.data} preset trains its own CNN: give --backbone to extract features`);
+  const dataRoot = values["data-root"] ?? preset.dataRoot;
+  return { ...values, spec, dataRoot, featureDir: preset.featureDir, batch: positiveInt(values.batch, "--batch"), limit: values.limit ? positiveInt(values.limit, "--limit") : Infinity };
 }
 
 function positiveInt(text: string, flag: string): number {
@@ -106,12 +107,15 @@ function imagesInFolder(dir: string): ImageRef[] {
   });
 }
 
-async function imagesOfSplit(root: string, split: string): Promise<ImageRef[]> {
-  if (!["train", "val", "test"].includes(split)) throw new Error(`--split must be train, val or test, got "${split}"`);
-  const paths = cocoPaths(root);
-  const s = split as Split;
-  const index = s === "test" ? await loadTestImageInfo(paths.annotations.test, paths.images.test) : await loadCaptions(paths.annotations[s], paths.images[s]);
+async function imagesOfSplit(root: string, split: Split): Promise<ImageRef[]> {
+  const { index } = await loadSplit(root, split);
   return index.images.map((image) => ({ imageId: image.id, file: index.imagePath(image.id) }));
+}
+
+function splitsOf(text: string): Split[] {
+  if (text === "all") return [...SPLITS];
+  if (!SPLITS.includes(text as Split)) throw new Error(`--split must be train, val, test or all, got "${text}"`);
+  return [text as Split];
 }
 
 /** Peak resident memory of this process so far, in MB. */
@@ -188,7 +192,7 @@ async function makeBenchImages(from: string, count: number, dir: string): Promis
 
 /** Decode+transform alone, with sharp's default concurrency: how fast the CPU side can feed the CNN. */
 async function decodeRate(images: ImageRef[], opts: ReturnType<typeof parse>): Promise<number> {
-  const transform = transformFor({ inputSize: opts.spec.inputSize, normalization: opts.spec.normalization });
+  const transform = transformFor(opts.spec);
   const start = Date.now();
   for (let i = 0; i < images.length; i += opts.batch) {
     await Promise.all(images.slice(i, i + opts.batch).map((image) => transformImage(image.file, transform)));
@@ -224,10 +228,18 @@ async function bench(opts: ReturnType<typeof parse>, count: number): Promise<voi
 async function main(): Promise<void> {
   const opts = parse();
   if (opts.bench) return bench(opts, positiveInt(opts.bench, "--bench"));
-  const images = (opts.images ? imagesInFolder(opts.images) : await imagesOfSplit(opts.data, opts.split)).slice(0, opts.limit);
-  const dataset = opts.images ? [path.basename(path.resolve(opts.images))] : [path.basename(path.resolve(opts.data)), opts.split];
-  const out = opts.out ?? path.join("data", "features", ...dataset, opts.spec.name);
-  report(opts, out, await extract(opts, images, out));
+  if (opts.images) {
+    const out = opts.out ?? path.join("data", "features", path.basename(path.resolve(opts.images)), opts.spec.name);
+    return report(opts, out, await extract(opts, imagesInFolder(opts.images).slice(0, opts.limit), out));
+  }
+  const splits = splitsOf(opts.split);
+  if (opts.out && splits.length > 1) throw new Error("--out names one cache: give one --split with it");
+  for (const split of splits) {
+    const images = (await imagesOfSplit(opts.dataRoot, split)).slice(0, opts.limit);
+    const out = opts.out ?? featureCacheDir(opts.featureDir, opts.spec.name, split);
+    report(opts, out, await extract(opts, images, out));
+    if (process.exitCode) return;
+  }
 }
 
 main().catch((e: Error) => {

@@ -1,6 +1,7 @@
 /**
- * npm run train -- [--data synthetic|coco] [--epochs N] [--batch-size N] [--lr X] [--steps-per-epoch N]
- *                  [--max-steps N] [--images N] [--run-dir DIR] [--resume DIR] [--backbone DIR_OR_URL]
+ * npm run train -- [--data synthetic|coco|flickr8k] [--data-root DIR] [--epochs N] [--batch-size N] [--lr X] [--lr-decay F@E]
+ *                  [--steps-per-epoch N] [--max-steps N] [--images N] [--run-dir DIR] [--resume DIR]
+ *                  [--backbone NAME|DIR|URL ...] (the backbone flags: scripts/backbone-args.ts)
  *
  * The same training as notebooks/2_Training.ipynb, for long runs: a progress bar, the JSON-lines
  * log and a checkpoint per epoch in the run folder. Ctrl-C (or SIGTERM) checkpoints the current
@@ -8,7 +9,8 @@
  */
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
-import { COCO_CONFIG, SYNTHETIC_CONFIG, type TrainConfig } from "../lib/config";
+import { PRESETS, type DatasetName, type TrainConfig } from "../lib/config";
+import { BACKBONE_FLAGS, backboneFromFlags } from "./backbone-args";
 import { formatSeconds } from "../lib/format";
 import { train, type StepProgress } from "../lib/train";
 
@@ -25,11 +27,16 @@ function configFromArgs(argv: string[]): { config: TrainConfig; resume?: string;
       images: { type: "string" },
       "run-dir": { type: "string" },
       resume: { type: "string" },
-      backbone: { type: "string" },
+      "lr-decay": { type: "string" },
+      "data-root": { type: "string" },
+      "feature-dir": { type: "string" },
+      ...BACKBONE_FLAGS,
     },
   });
-  if (values.data !== "synthetic" && values.data !== "coco") throw new Error(`--data must be synthetic or coco, got ${values.data}`);
-  const config: TrainConfig = { ...(values.data === "coco" ? COCO_CONFIG : SYNTHETIC_CONFIG) };
+  if (!(values.data in PRESETS)) throw new Error(`--data must be one of ${Object.keys(PRESETS).join(", ")}, got ${values.data}`);
+  const config: TrainConfig = { ...PRESETS[values.data as DatasetName] };
+  if (values["data-root"]) config.dataRoot = values["data-root"];
+  if (values["feature-dir"]) config.featureDir = values["feature-dir"];
   const int = (name: string, v: string | undefined) => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -41,12 +48,23 @@ function configFromArgs(argv: string[]): { config: TrainConfig; resume?: string;
   config.stepsPerEpoch = int("steps-per-epoch", values["steps-per-epoch"]) ?? config.stepsPerEpoch;
   config.syntheticImages = int("images", values.images) ?? config.syntheticImages;
   if (values.lr !== undefined) config.learningRate = Number(values.lr);
+  if (values["lr-decay"] !== undefined) config.lrDecay = parseDecay(values["lr-decay"]);
   if (values["run-dir"]) config.runDir = values["run-dir"];
   else if (values.resume) config.runDir = values.resume;
-  if (values.backbone && config.encoder.kind === "pretrained") {
-    config.encoder = { kind: "pretrained", backbone: { ...config.encoder.backbone, source: values.backbone } };
-  }
+  const backbone = backboneFromFlags(values, config.encoder.kind === "pretrained" ? config.encoder.backbone : undefined);
+  if (backbone && config.encoder.kind !== "pretrained") throw new Error(`--backbone: the ${config.dataset} preset trains its own small CNN`);
+  if (backbone) config.encoder = { kind: "pretrained", backbone };
   return { config, resume: values.resume, maxSteps: int("max-steps", values["max-steps"]) };
+}
+
+/** `--lr-decay 0.5@2`: multiply the learning rate by 0.5 every 2 epochs; `none` keeps it constant. */
+function parseDecay(text: string): TrainConfig["lrDecay"] {
+  if (text === "none") return null;
+  const match = text.match(/^([0-9.]+)@(\d+)$/);
+  const factor = Number(match?.[1]);
+  const every = Number(match?.[2]);
+  if (!match || !(factor > 0 && factor <= 1) || every < 1) throw new Error(`--lr-decay must be FACTOR@EPOCHS (e.g. 0.5@2) or none, got ${text}`);
+  return { factor, every };
 }
 
 /** A progress bar on a terminal; a line every `printEvery` steps otherwise (logs, CI). */

@@ -346,7 +346,7 @@ describe("downloadCoco", () => {
     assert.equal(full.extract, 40_000);
     fs.mkdirSync(path.join(root, "downloads"));
     fs.writeFileSync(path.join(root, "downloads/val2014.zip.part"), Buffer.alloc(1234));
-    assert.equal((await diskNeed(root, [val])).download, val.zips[0].size - 1234);
+    assert.equal((await diskNeed(root, [val])).download, val.zips[0].size! - 1234);
   });
 
   test("a part whose files changed since its marker is done again", async () => {

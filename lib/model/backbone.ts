@@ -12,7 +12,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { evalTransform, type TransformConfig } from "../transforms";
-import { DEFAULT_MODEL_CACHE, fileSystemHandler, hashModelFolder, modelFolder } from "./model-cache";
+import { DEFAULT_MODEL_CACHE, fileSystemHandler, hashModelFolder, modelFolder, modelJsonFormat } from "./model-cache";
+import { foldLayersModel } from "./folded-cnn";
 
 /** Per-channel normalisation of RGB pixels scaled to [0,1]: `(pixel - mean) / std`. */
 export interface Normalization {
@@ -71,16 +72,25 @@ export function transformFor(
   });
 }
 
-/** The definition of a pretrained backbone. */
+/**
+ * The definition of a pretrained backbone: what it is, not only where it is. Its name labels
+ * the feature caches and checkpoints made with it, so two different models must not share one.
+ */
 export interface BackboneSpec {
   /** Short name; downloads are cached under `<cacheRoot>/<name>/`. */
   name: string;
   /** An http(s) URL (model.json, its folder, or a TF Hub model page) or a local folder / model.json. */
   source: string;
+  /** Checked against model.json when the model loads: a layers model read as a graph fails obscurely. */
   format: "layers" | "graph";
-  /** Layers model: a layer name. Graph model: an output node name (default: the model's own output). */
+  /**
+   * Layers model: a layer name. Graph model: an output node name; a graph model's own output is
+   * taken only if it is not a classifier's (1,000 or 1,001 class scores are not features).
+   */
   featureLayer?: string;
   inputSize: number;
+  /** Shorter side before the centre crop (default 256/224 of inputSize); inputSize = the whole image. */
+  resize?: number;
   normalization: Normalization;
 }
 
@@ -106,7 +116,7 @@ export const RESNET50_V2: BackboneSpec = {
   normalization: ZERO_TO_ONE,
 };
 
-/** Google's Keras MobileNet V1 0.25 as hosted for tfjs (a copy lives in ../shared/models): 256 features. */
+/** Google's Keras MobileNet V1 0.25 as hosted for tfjs (ImageNet top-1 about 50%): 256 features, small and fast. */
 export const MOBILENET_V1_025: BackboneSpec = {
   name: "mobilenet_v1_0.25_224",
   source: "https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.25_224/model.json",
@@ -117,9 +127,21 @@ export const MOBILENET_V1_025: BackboneSpec = {
 };
 
 /**
- * The same network as TF Hub exported it, in graph format (also in ../shared/models, under
- * imagenet/): it rescales [0,1] pixels itself and, being a graph with batch norm folded into
- * the convolutions, runs ~3x faster on wasm than the layers model. 256 features.
+ * Google's Keras MobileNet V1 0.75 as hosted for tfjs (ImageNet top-1 about 68%, Apache-2.0): 768
+ * features. The Flickr8k captioner's backbone: about 0.3 GFLOPs an image, 35 images/s on wasm.
+ */
+export const MOBILENET_V1_075: BackboneSpec = {
+  name: "mobilenet_v1_0.75_224",
+  source: "https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224/model.json",
+  format: "layers",
+  featureLayer: "global_average_pooling2d_1",
+  inputSize: 224,
+  normalization: MINUS_ONE_TO_ONE,
+};
+
+/**
+ * MobileNet V1 0.25 as TF Hub exported it, in graph format: it rescales [0,1] pixels itself and
+ * has batch norm folded into the convolutions. 256 features.
  */
 export const MOBILENET_V1_025_GRAPH: BackboneSpec = {
   name: "mobilenet_v1_025_224_graph",
@@ -129,6 +151,71 @@ export const MOBILENET_V1_025_GRAPH: BackboneSpec = {
   inputSize: 224,
   normalization: ZERO_TO_ONE,
 };
+
+/** The known backbones by the names the command lines take (`--backbone mobilenet_v1_0.75`). */
+export const BACKBONES: Record<string, BackboneSpec> = {
+  "mobilenet_v1_0.25": MOBILENET_V1_025,
+  "mobilenet_v1_0.25_graph": MOBILENET_V1_025_GRAPH,
+  "mobilenet_v1_0.75": MOBILENET_V1_075,
+  mobilenet_v2: MOBILENET_V2,
+  resnet50_v2: RESNET50_V2,
+};
+
+/** What a command line may say about a backbone: a preset name or a model folder, and any field to override. */
+export interface BackboneOptions {
+  /** A key of BACKBONES, or a local folder (or model.json) / URL of a tfjs model. */
+  backbone: string;
+  name?: string;
+  format?: "layers" | "graph";
+  featureLayer?: string;
+  inputSize?: number;
+  resize?: number;
+  normalization?: keyof typeof NORMALIZATIONS;
+}
+
+export const NORMALIZATIONS = { "minus-one-to-one": MINUS_ONE_TO_ONE, "zero-to-one": ZERO_TO_ONE, imagenet: IMAGENET_NORMALIZATION };
+
+/**
+ * The spec for `opts`: a preset by name; or a folder/URL, described by the preset whose name is
+ * the folder's (`.../mobilenet_v1_0.75_224`), else by the options, its format read from model.json.
+ * A folder that is neither a preset nor fully described is an error listing what is missing.
+ */
+export function backboneSpecFrom(opts: BackboneOptions, base?: BackboneSpec): BackboneSpec {
+  const preset = BACKBONES[opts.backbone];
+  const fromFolder = preset ? undefined : opts.backbone;
+  const known = preset ?? presetNamed(fromFolder!) ?? (base && base.source === opts.backbone ? base : undefined);
+  const spec: Partial<BackboneSpec> = { ...known, ...(fromFolder ? { source: fromFolder } : {}) };
+  if (opts.name) spec.name = opts.name;
+  if (opts.format) spec.format = opts.format;
+  if (opts.featureLayer) spec.featureLayer = opts.featureLayer;
+  if (opts.inputSize) spec.inputSize = opts.inputSize;
+  if (opts.resize) spec.resize = opts.resize;
+  if (opts.normalization) spec.normalization = NORMALIZATIONS[opts.normalization];
+  if (fromFolder && !known) {
+    spec.name ??= modelName(fromFolder);
+    const missing = (["inputSize", "normalization"] as const).filter((k) => spec[k] === undefined);
+    if (missing.length) {
+      throw new Error(
+        `${fromFolder}: not a known backbone (${Object.keys(BACKBONES).join(", ")}); say what it is with ` +
+          `--input-size N --normalization ${Object.keys(NORMALIZATIONS).join("|")} [--feature-layer NAME] [--backbone-name NAME]`,
+      );
+    }
+  }
+  return spec as BackboneSpec;
+}
+
+/** The preset whose name is the folder's own (as Google's model folders are named). */
+function presetNamed(source: string): BackboneSpec | undefined {
+  const name = modelName(source);
+  return Object.values(BACKBONES).find((spec) => spec.name === name);
+}
+
+/** A model's name from its folder: `/models/mobilenet_v1_0.75_224/model.json` → `mobilenet_v1_0.75_224`. */
+function modelName(source: string): string {
+  const parts = source.replace(/[?#].*$/, "").split(/[\\/]+/).filter(Boolean);
+  if (parts.length && /\.json$/i.test(parts[parts.length - 1])) parts.pop();
+  return parts[parts.length - 1] ?? "backbone";
+}
 
 /** What makes two backbones give the same features. A feature cache stores it and refuses any other. */
 export interface BackboneFingerprint {
@@ -151,7 +238,7 @@ export class PretrainedBackbone implements Backbone {
     readonly spec: BackboneSpec,
     readonly fingerprint: BackboneFingerprint,
     private readonly run: (images: tf.Tensor4D) => tf.Tensor,
-    private readonly model: tf.LayersModel | tf.GraphModel,
+    private readonly model: { dispose(): void },
   ) {}
 
   get name(): string {
@@ -159,6 +246,9 @@ export class PretrainedBackbone implements Backbone {
   }
   get inputSize(): number {
     return this.spec.inputSize;
+  }
+  get resize(): number | undefined {
+    return this.spec.resize;
   }
   get normalization(): Normalization {
     return this.spec.normalization;
@@ -170,11 +260,21 @@ export class PretrainedBackbone implements Backbone {
   /** Loads the model (downloading it into the cache on first use), cuts it at the feature layer and freezes it. */
   static async load(spec: BackboneSpec, cacheRoot = DEFAULT_MODEL_CACHE): Promise<PretrainedBackbone> {
     const dir = await modelFolder(spec.source, spec.name, cacheRoot);
+    const format = modelJsonFormat(dir);
+    if (format && format !== spec.format) {
+      throw new Error(`${dir}/model.json: a ${format} model, but backbone "${spec.name}" is declared ${spec.format} (format: "${format}")`);
+    }
     const { run, model, featureLayer } =
       spec.format === "layers" ? await cutLayersModel(dir, spec.featureLayer) : await cutGraphModel(dir, spec.featureLayer);
     const probe = tf.tidy(() => flatten(run(tf.zeros([1, spec.inputSize, spec.inputSize, 3]))));
     const featureDim = probe.shape[1];
     probe.dispose();
+    if (spec.format === "graph" && !spec.featureLayer && (featureDim === 1000 || featureDim === 1001)) {
+      throw new Error(
+        `${dir}/model.json: the model's output has ${featureDim} values, an ImageNet classifier's scores, not features; ` +
+          `name the feature node (featureLayer, --feature-layer), e.g. the global pool before the classifier`,
+      );
+    }
     const fingerprint: BackboneFingerprint = {
       name: spec.name,
       format: spec.format,
@@ -207,7 +307,7 @@ function flatten(t: tf.Tensor): tf.Tensor2D {
 
 interface CutModel {
   run: (images: tf.Tensor4D) => tf.Tensor;
-  model: tf.LayersModel | tf.GraphModel;
+  model: { dispose(): void };
   featureLayer: string;
 }
 
@@ -219,6 +319,11 @@ async function cutLayersModel(dir: string, featureLayer: string | undefined): Pr
   if (!layer) {
     const names = model.layers.map((l) => l.name);
     throw new Error(`${dir}/model.json: no layer "${name}" (the last layers are ${names.slice(-8).join(", ")})`);
+  }
+  // The fast path: batch norm folded into fused convolutions (folded-cnn.ts), when the model allows.
+  const folded = foldLayersModel(model, name);
+  if (folded) {
+    return { run: folded.run, model: { dispose: () => (folded.dispose(), model.dispose()) }, featureLayer: name };
   }
   const cut = tf.model({ inputs: model.inputs, outputs: layer.output as tf.SymbolicTensor });
   // training: false keeps batch norm on its ImageNet statistics and dropout off.

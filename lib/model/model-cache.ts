@@ -181,3 +181,16 @@ export function hashModelFolder(dir: string): string {
   for (const file of manifest.flatMap((group) => group.paths)) hash.update(fs.readFileSync(path.join(dir, file)));
   return hash.digest("hex");
 }
+
+/**
+ * Whether the model in `dir` is a layers model (Keras topology) or a graph model (TensorFlow
+ * nodes), from its model.json; null if the file does not say.
+ */
+export function modelJsonFormat(dir: string): "layers" | "graph" | null {
+  const jsonPath = path.join(dir, "model.json");
+  if (!fs.existsSync(jsonPath)) throw new Error(`${jsonPath}: file not found`);
+  const json = parseModelJson(fs.readFileSync(jsonPath, "utf8"), jsonPath) as tf.io.ModelJSON & { modelTopology: Record<string, unknown> };
+  if (json.format === "layers-model" || "class_name" in json.modelTopology || "model_config" in json.modelTopology) return "layers";
+  if (json.format === "graph-model" || "node" in json.modelTopology) return "graph";
+  return null;
+}
