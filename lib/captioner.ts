@@ -17,6 +17,7 @@ import {
   saveCheckpoint,
 } from "./checkpoint";
 import { EncoderCNN } from "./model/encoder";
+import { isModelFolder, modelFolderParts } from "./model-folder";
 import { PretrainedBackbone, transformFor, type Backbone } from "./model/backbone";
 import { DecoderRNN } from "./model/decoder";
 import { SmallCNN } from "./model/small-cnn";
@@ -68,16 +69,19 @@ export class Captioner {
   }
 
   /**
-   * Loads a checkpoint (a checkpoint folder, or a run folder: its latest). With `expected`, a
-   * checkpoint made with another model configuration is refused.
+   * Loads a checkpoint: a checkpoint folder, a run folder (its latest checkpoint, or with
+   * `which: "best"` the best by val CIDEr), or a shipped model folder (model-folder.ts). With
+   * `expected`, a checkpoint made with another model configuration is refused.
    */
-  static async load(where: string, expected?: ModelConfig): Promise<Captioner> {
-    const dir = resolveCheckpoint(where);
+  static async load(where: string, expected?: ModelConfig, which: "latest" | "best" = "latest"): Promise<Captioner> {
+    const shipped = isModelFolder(where) ? modelFolderParts(where) : undefined;
+    const dir = shipped?.checkpoint ?? resolveCheckpoint(where, which);
     const meta = readCheckpointMeta<ModelConfig>(dir);
-    if (expected) assertSameConfig(dir, modelConfigOf(meta.config), modelConfigOf(expected), MODEL_KEYS);
+    const config = shipped?.config ?? meta.config;
+    if (expected) assertSameConfig(dir, modelConfigOf(config), modelConfigOf(expected), MODEL_KEYS);
     const vocab = Vocabulary.fromJSON(readCheckpointVocabulary(dir) as VocabularyJSON, `${dir}/vocabulary.json`);
     assertSameVocabulary(meta.vocabularyFingerprint, vocab, dir);
-    const model = await Captioner.create(meta.config, vocab);
+    const model = await Captioner.create(config, vocab);
     await restoreVariables(dir, model.variables, model.savedName);
     return model;
   }

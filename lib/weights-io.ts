@@ -32,9 +32,13 @@ export function weightsFileHandler(dir: string, name: string): tf.io.IOHandler {
       const manifest = readJson(manifestPath) as { weightsManifest?: tf.io.WeightsManifestConfig };
       const group = manifest.weightsManifest?.[0];
       if (!group || !Array.isArray(group.weights)) throw new Error(`${manifestPath}: no weightsManifest in this file`);
-      const binPath = path.join(dir, group.paths[0]);
-      if (!fs.existsSync(binPath)) throw new Error(`${binPath}: weight file missing (named by ${manifestPath})`);
-      const bytes = fs.readFileSync(binPath);
+      // One file, or several shards (a shipped model's) that hold the bytes back to back.
+      const shards = group.paths.map((file) => {
+        const binPath = path.join(dir, file);
+        if (!fs.existsSync(binPath)) throw new Error(`${binPath}: weight file missing (named by ${manifestPath})`);
+        return fs.readFileSync(binPath);
+      });
+      const bytes = Buffer.concat(shards);
       const weightData = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
       return { weightSpecs: group.weights, weightData };
     },

@@ -1,0 +1,110 @@
+/**
+ * A model folder: a trained captioner packed to ship, with everything it needs to caption a
+ * photo offline, in git-friendly sizes (models/flickr8k-mobilenet/ is one):
+ *
+ *   README.md              the model card: data, recipe, scores, licences, how to retrain it
+ *   backbone/              the frozen CNN as a tfjs layers model (model.json + shards)
+ *   captioner/             a checkpoint of the rest: checkpoint.json (config), vocabulary.json,
+ *                          weights.json + shards (the embedding, batch norm, LSTM, output layer)
+ *
+ * Weights are quantised (quantize.ts) and cut into shards under 5 MB. `Captioner.load` takes
+ * the folder as it takes a checkpoint; its config names the backbone by the relative path
+ * "backbone", resolved against the folder wherever it lies.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import type { ModelConfig } from "./config";
+import { readCheckpointMeta, resolveCheckpoint, type CheckpointMeta } from "./checkpoint";
+import { readJson, writeJsonAtomically } from "./json-file";
+import { fileSystemHandler } from "./model/model-cache";
+import { projectPath } from "./paths";
+import { encodeQuantized, shard, type Quantization } from "./quantize";
+import { loadTensors, type NamedTensor } from "./weights-io";
+
+/** The captioner that ships with the project: Flickr8k, MobileNet V1 0.75 (its README is the model card). */
+export const SHIPPED_MODEL = projectPath("models", "flickr8k-mobilenet");
+
+const BACKBONE = "backbone";
+const CAPTIONER = "captioner";
+
+/** Is `dir` a model folder (rather than a checkpoint or run folder)? */
+export function isModelFolder(dir: string): boolean {
+  return fs.existsSync(path.join(dir, CAPTIONER, "checkpoint.json")) && fs.existsSync(path.join(dir, BACKBONE, "model.json"));
+}
+
+/** The checkpoint inside a model folder, and its config with the backbone's path made absolute. */
+export function modelFolderParts(dir: string): { checkpoint: string; config: ModelConfig } {
+  const checkpoint = path.join(dir, CAPTIONER);
+  const config = readCheckpointMeta<ModelConfig>(checkpoint).config;
+  if (config.encoder.kind !== "pretrained") throw new Error(`${checkpoint}/checkpoint.json: a model folder holds a pretrained backbone`);
+  const backbone = { ...config.encoder.backbone, source: path.resolve(dir, config.encoder.backbone.source) };
+  return { checkpoint, config: { ...config, encoder: { kind: "pretrained", backbone } } };
+}
+
+export interface PackOptions {
+  /** A checkpoint, or a run folder (its best checkpoint by val CIDEr). */
+  checkpoint: string;
+  /** The folder of the backbone the checkpoint was trained with (a tfjs layers model). */
+  backboneDir: string;
+  out: string;
+  quantization: { backbone: Quantization; captioner: Quantization };
+}
+
+/** Writes a model folder (without its README) from a training checkpoint; returns each file's size in bytes. */
+export async function packModel(opts: PackOptions): Promise<Record<string, number>> {
+  const source = resolveCheckpoint(opts.checkpoint, "best");
+  const meta = readCheckpointMeta<ModelConfig>(source);
+  if (meta.config.encoder.kind !== "pretrained") throw new Error(`${source}: only a model with a pretrained backbone can be packed`);
+  fs.mkdirSync(path.join(opts.out, CAPTIONER), { recursive: true });
+  fs.mkdirSync(path.join(opts.out, BACKBONE), { recursive: true });
+  await packBackbone(opts.backboneDir, path.join(opts.out, BACKBONE), opts.quantization.backbone);
+  await packCaptioner(source, meta, path.join(opts.out, CAPTIONER), opts.quantization);
+  return fileSizes(opts.out);
+}
+
+/** The backbone's model.json with its weights quantised and re-sharded. */
+async function packBackbone(from: string, to: string, quantization: Quantization): Promise<void> {
+  const modelJson = readJson(path.join(from, "model.json")) as tf.io.ModelJSON;
+  if (!modelJson.modelTopology || !("class_name" in (modelJson.modelTopology as object))) {
+    throw new Error(`${from}/model.json: only a layers model can be packed as the backbone`);
+  }
+  const artifacts = await fileSystemHandler(from).load!();
+  const weights = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
+  const tensors = Object.entries(weights).map(([name, tensor]) => ({ name, tensor }));
+  const manifest = await writeShards(to, "group1-shard", tensors, quantization);
+  tf.dispose(Object.values(weights));
+  writeJsonAtomically(path.join(to, "model.json"), { ...modelJson, weightsManifest: manifest }, 0);
+}
+
+/** The checkpoint's weights (without the optimizer's), quantised; its config points at ../backbone. */
+async function packCaptioner(from: string, meta: CheckpointMeta<ModelConfig>, to: string, quantization: PackOptions["quantization"]): Promise<void> {
+  const weights = await loadTensors(from, "weights");
+  // The word-presence head only helps training; captions never use it.
+  const tensors = Object.entries(weights).filter(([name]) => !name.startsWith("word_presence/")).map(([name, tensor]) => ({ name, tensor }));
+  const manifest = await writeShards(to, "weights-shard", tensors, quantization.captioner);
+  tf.dispose(Object.values(weights));
+  writeJsonAtomically(path.join(to, "weights.json"), { format: "tfjs-weights", weightsManifest: manifest }, 1);
+  fs.copyFileSync(path.join(from, "vocabulary.json"), path.join(to, "vocabulary.json"));
+  if (meta.config.encoder.kind !== "pretrained") throw new Error("unreachable: checked by packModel");
+  const backbone = { ...meta.config.encoder.backbone, name: `${meta.config.encoder.backbone.name}_${quantization.backbone}`, source: BACKBONE };
+  const config = { ...meta.config, encoder: { kind: "pretrained", backbone }, wordLoss: 0 };
+  writeJsonAtomically(path.join(to, "checkpoint.json"), { ...meta, config, state: { packedFrom: from, quantization } });
+}
+
+async function writeShards(dir: string, prefix: string, tensors: NamedTensor[], quantization: Quantization): Promise<tf.io.WeightsManifestConfig> {
+  const { data, specs } = await encodeQuantized(tensors, quantization);
+  const shards = shard(data, prefix);
+  for (const s of shards) fs.writeFileSync(path.join(dir, s.name), s.bytes);
+  return [{ paths: shards.map((s) => s.name), weights: specs }];
+}
+
+function fileSizes(dir: string, prefix = ""): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const rel = path.join(prefix, entry.name);
+    if (entry.isDirectory()) Object.assign(out, fileSizes(path.join(dir, entry.name), rel));
+    else out[rel] = fs.statSync(path.join(dir, entry.name)).size;
+  }
+  return out;
+}
