@@ -1,52 +1,109 @@
 /**
- * npm run train -- [--data synthetic|coco] [--epochs N] [--batch-size N] [--lr X] [--steps-per-epoch N]
- *                  [--max-steps N] [--images N] [--run-dir DIR] [--resume DIR] [--backbone DIR_OR_URL]
- *
- * The same training as notebooks/2_Training.ipynb, for long runs: a progress bar, the JSON-lines
- * log and a checkpoint per epoch in the run folder. Ctrl-C (or SIGTERM) checkpoints the current
- * step and exits; `--resume RUN_DIR` continues from there.
+ * `npm run train`: the same training as notebooks/2_Training.ipynb, for long runs, with a progress
+ * bar, the JSON-lines log and a checkpoint per epoch in the run folder. USAGE says how to call it.
  */
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
-import { COCO_CONFIG, SYNTHETIC_CONFIG, type TrainConfig } from "../lib/config";
+import { COCO_CONFIG, parseConfigFields, SYNTHETIC_CONFIG, type EncoderChoice, type TrainConfig } from "../lib/config";
 import { formatSeconds } from "../lib/format";
+import { readJson } from "../lib/json-file";
+import { describeResumeRules, readResumePoint, resumedConfig } from "../lib/resume-config";
 import { train, type StepProgress } from "../lib/train";
 
-function configFromArgs(argv: string[]): { config: TrainConfig; resume?: string; maxSteps?: number } {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      data: { type: "string", default: "synthetic" },
-      epochs: { type: "string" },
-      "batch-size": { type: "string" },
-      lr: { type: "string" },
-      "steps-per-epoch": { type: "string" },
-      "max-steps": { type: "string" },
-      images: { type: "string" },
-      "run-dir": { type: "string" },
-      resume: { type: "string" },
-      backbone: { type: "string" },
-    },
-  });
-  if (values.data !== "synthetic" && values.data !== "coco") throw new Error(`--data must be synthetic or coco, got ${values.data}`);
-  const config: TrainConfig = { ...(values.data === "coco" ? COCO_CONFIG : SYNTHETIC_CONFIG) };
-  const int = (name: string, v: string | undefined) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}`);
-    return n;
-  };
-  config.epochs = int("epochs", values.epochs) ?? config.epochs;
-  config.batchSize = int("batch-size", values["batch-size"]) ?? config.batchSize;
-  config.stepsPerEpoch = int("steps-per-epoch", values["steps-per-epoch"]) ?? config.stepsPerEpoch;
-  config.syntheticImages = int("images", values.images) ?? config.syntheticImages;
-  if (values.lr !== undefined) config.learningRate = Number(values.lr);
-  if (values["run-dir"]) config.runDir = values["run-dir"];
-  else if (values.resume) config.runDir = values.resume;
-  if (values.backbone && config.encoder.kind === "pretrained") {
-    config.encoder = { kind: "pretrained", backbone: { ...config.encoder.backbone, source: values.backbone } };
+const USAGE = `npm run train -- [--data synthetic|coco] [--config FILE] [--epochs N] [--batch-size N] [--lr X]
+                 [--steps-per-epoch N] [--images N] [--run-dir DIR] [--backbone DIR_OR_URL] [--max-steps N]
+npm run train -- --resume RUN_DIR [--epochs N] [--max-steps N] [other settings the run may change]
+
+A new run takes the preset of --data (lib/config.ts), then the settings in --config FILE (a JSON
+object of TrainConfig settings, e.g. another run's config.json), then the flags. It refuses a run
+folder that already holds checkpoints. --max-steps N stops (with a checkpoint) after N steps in all.
+Ctrl-C or SIGTERM checkpoints the current step and exits.
+
+--resume RUN_DIR (or a checkpoint folder in it) continues that run with the settings it was started
+with, whatever the preset, and ends as if it had never stopped. A setting given with it (a flag or
+--config) is an override, checked against this table (lib/resume-config.ts, RESUME_RULES); a
+refused one fails without touching the run. A value equal to the run's own is no change.`;
+
+const OPTIONS = {
+  data: { type: "string" },
+  config: { type: "string" },
+  epochs: { type: "string" },
+  "batch-size": { type: "string" },
+  lr: { type: "string" },
+  "steps-per-epoch": { type: "string" },
+  "max-steps": { type: "string" },
+  images: { type: "string" },
+  "run-dir": { type: "string" },
+  resume: { type: "string" },
+  backbone: { type: "string" },
+  help: { type: "boolean" },
+} as const;
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
+
+interface TrainArgs {
+  config: TrainConfig;
+  resume?: string;
+  maxSteps?: number;
+}
+
+function argsOf(argv: string[]): TrainArgs | "help" {
+  const { values } = parseArgs({ args: argv, options: OPTIONS });
+  if (values.help) return "help";
+  const maxSteps = positiveInteger("max-steps", values["max-steps"]);
+  const file = values.config ? parseConfigFields(readJson(values.config), values.config) : {};
+  if (values.resume) {
+    // The run's own settings; the file and the flags are overrides that RESUME_RULES checks.
+    const point = readResumePoint(values.resume);
+    const overrides = { ...file, ...flagSettings(values, { ...point.config, ...file }) };
+    return { config: resumedConfig(point, overrides).config, resume: point.checkpoint, maxSteps };
   }
-  return { config, resume: values.resume, maxSteps: int("max-steps", values["max-steps"]) };
+  const dataset = datasetOf(values.data) ?? file.dataset ?? "synthetic";
+  const preset = { ...(dataset === "coco" ? COCO_CONFIG : SYNTHETIC_CONFIG), ...file };
+  return { config: { ...preset, ...flagSettings(values, preset) }, maxSteps };
+}
+
+/** The settings that the flags given set (a flag not given sets nothing). */
+function flagSettings(values: Flags, base: TrainConfig): Partial<TrainConfig> {
+  const settings: Partial<TrainConfig> = {
+    dataset: datasetOf(values.data),
+    epochs: positiveInteger("epochs", values.epochs),
+    batchSize: positiveInteger("batch-size", values["batch-size"]),
+    stepsPerEpoch: positiveInteger("steps-per-epoch", values["steps-per-epoch"]),
+    syntheticImages: positiveInteger("images", values.images),
+    learningRate: positiveNumber("lr", values.lr),
+    runDir: values["run-dir"],
+    encoder: values.backbone === undefined ? undefined : withBackboneSource(base.encoder, values.backbone),
+  };
+  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
+}
+
+function datasetOf(value: string | undefined): TrainConfig["dataset"] | undefined {
+  if (value !== undefined && value !== "synthetic" && value !== "coco") throw new Error(`--data must be synthetic or coco, got ${value}`);
+  return value;
+}
+
+function positiveInteger(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a positive integer, got ${value}`);
+  return n;
+}
+
+function positiveNumber(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const x = Number(value);
+  if (!Number.isFinite(x) || x <= 0) throw new Error(`--${flag} must be a number > 0, got ${value}`);
+  return x;
+}
+
+function withBackboneSource(encoder: EncoderChoice, source: string): EncoderChoice {
+  if (encoder.kind !== "pretrained") throw new Error("--backbone: this run's encoder is a small CNN trained from scratch, not a pretrained backbone");
+  return { kind: "pretrained", backbone: { ...encoder.backbone, source } };
+}
+
+function usage(): string {
+  return `${USAGE}\n\n${describeResumeRules().map((line) => `  ${line}`).join("\n")}\n`;
 }
 
 /** A progress bar on a terminal; a line every `printEvery` steps otherwise (logs, CI). */
@@ -77,7 +134,12 @@ function progressDisplay(config: TrainConfig) {
 }
 
 async function main(): Promise<void> {
-  const { config, resume, maxSteps } = configFromArgs(process.argv.slice(2));
+  const args = argsOf(process.argv.slice(2));
+  if (args === "help") {
+    process.stdout.write(usage());
+    return;
+  }
+  const { config, resume, maxSteps } = args;
   const abort = new AbortController();
   const stop = (signal: string) => {
     if (abort.signal.aborted) process.exit(130); // a second Ctrl-C: leave at once
