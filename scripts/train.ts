@@ -39,7 +39,8 @@ const OPTIONS = {
   help: { type: "boolean" },
 } as const;
 
-type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
+/** The text of each flag given (--help aside). */
+type Flags = Partial<Record<Exclude<keyof typeof OPTIONS, "help">, string>>;
 
 interface TrainArgs {
   config: TrainConfig;
