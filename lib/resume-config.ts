@@ -14,7 +14,7 @@ import { readCheckpointMeta, resolveCheckpoint } from "./checkpoint";
 import { parseTrainConfig, type TrainConfig } from "./config";
 import type { TrainState } from "./train";
 
-interface ResumeRule<V> {
+export interface ResumeRule<V> {
   /** Whether a resumed run may take another value than the checkpoint's. */
   override: boolean;
   /** What the setting means for a resumed run: why it may change, or why not. */
