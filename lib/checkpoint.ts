@@ -217,15 +217,22 @@ export function assertSameConfig<C extends object>(dir: string, saved: C, wanted
   if (diffs.length) throw new Error(`${dir}: checkpoint does not match this configuration (${diffs.join("; ")})`);
 }
 
+/** The labels of the complete checkpoints in a `checkpoints/` folder, oldest first ([] when there is no such folder). */
+export function listCheckpoints(checkpointsDir: string): string[] {
+  if (!fs.existsSync(checkpointsDir)) return [];
+  return fs
+    .readdirSync(checkpointsDir)
+    .filter((name) => !name.startsWith(".") && fs.existsSync(path.join(checkpointsDir, name, "checkpoint.json")))
+    .map((name) => ({ name, time: fs.statSync(path.join(checkpointsDir, name, "checkpoint.json")).mtimeMs }))
+    .sort((a, b) => a.time - b.time)
+    .map(({ name }) => name);
+}
+
 /** Removes the oldest checkpoints beyond `keep`, never the best one (best.json). */
 function pruneCheckpoints(checkpointsDir: string, keep: number): void {
   const best = readBest(checkpointsDir)?.label;
-  const complete = fs
-    .readdirSync(checkpointsDir)
-    .filter((name) => !name.startsWith(".") && name !== best && fs.existsSync(path.join(checkpointsDir, name, "checkpoint.json")))
-    .map((name) => ({ name, time: fs.statSync(path.join(checkpointsDir, name, "checkpoint.json")).mtimeMs }))
-    .sort((a, b) => a.time - b.time);
-  for (const { name } of complete.slice(0, Math.max(0, complete.length - keep))) {
+  const complete = listCheckpoints(checkpointsDir).filter((name) => name !== best);
+  for (const name of complete.slice(0, Math.max(0, complete.length - keep))) {
     fs.rmSync(path.join(checkpointsDir, name), { recursive: true, force: true });
   }
 }

@@ -188,6 +188,84 @@ export function modelConfigOf(config: ModelConfig): ModelConfig {
   return { encoder, embedSize, hiddenSize, numLayers, dropout, vocabThreshold, wordLoss };
 }
 
+/**
+ * Checks settings read from a file (a `--config` file, a checkpoint's config.json) and returns
+ * them typed: every key must be a setting of TrainConfig, with a value of the right kind. Errors
+ * name the file and the setting.
+ */
+export function parseConfigFields(value: unknown, file: string): Partial<TrainConfig> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Error(`${file}: the configuration must be a JSON object of settings, got ${JSON.stringify(value)}`);
+  }
+  for (const [key, field] of Object.entries(value)) {
+    if (!(key in FIELD_CHECKS)) throw new Error(`${file}: unknown setting "${key}" (the settings are ${Object.keys(FIELD_CHECKS).join(", ")})`);
+    const [valid, expected] = FIELD_CHECKS[key as keyof TrainConfig];
+    if (!valid(field)) throw new Error(`${file}: "${key}" must be ${expected}, got ${JSON.stringify(field)}`);
+  }
+  return value as Partial<TrainConfig>;
+}
+
+/** parseConfigFields, and every setting must be there. */
+export function parseTrainConfig(value: unknown, file: string): TrainConfig {
+  const fields = parseConfigFields(value, file);
+  const missing = Object.keys(FIELD_CHECKS).filter((key) => !(key in fields));
+  if (missing.length) throw new Error(`${file}: the configuration lacks ${missing.map((k) => `"${k}"`).join(", ")}`);
+  return fields as TrainConfig;
+}
+
+type FieldCheck = [valid: (value: unknown) => boolean, expected: string];
+const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const positiveInteger: FieldCheck = [(v) => Number.isInteger(v) && (v as number) > 0, "a positive integer"];
+const countOrZero: FieldCheck = [(v) => Number.isInteger(v) && (v as number) >= 0, "an integer ≥ 0"];
+const positiveNumber: FieldCheck = [(v) => isNumber(v) && v > 0, "a number > 0"];
+const text: FieldCheck = [(v) => typeof v === "string" && v !== "", "a non-empty string"];
+const flag: FieldCheck = [(v) => typeof v === "boolean", "true or false"];
+
+function isEncoderChoice(v: unknown): boolean {
+  const e = v as Partial<Record<string, unknown>> | null;
+  if (typeof e !== "object" || e === null) return false;
+  if (e.kind === "small-cnn") {
+    return positiveInteger[0](e.inputSize) && Array.isArray(e.filters) && e.filters.length > 0 && e.filters.every(positiveInteger[0]);
+  }
+  const backbone = e.backbone as Partial<Record<string, unknown>> | undefined;
+  return e.kind === "pretrained" && typeof backbone === "object" && text[0](backbone?.name) && text[0](backbone?.source);
+}
+
+function isDecay(v: unknown): boolean {
+  const d = v as Partial<Record<string, unknown>> | null;
+  return typeof d === "object" && d !== null && positiveInteger[0](d.every) && isNumber(d.factor) && d.factor > 0 && d.factor <= 1;
+}
+
+/** What each setting's value may be. */
+const FIELD_CHECKS: { [K in keyof TrainConfig]: FieldCheck } = {
+  dataset: [(v) => v === "synthetic" || v === "coco" || v === "flickr8k", `"synthetic", "coco" or "flickr8k"`],
+  dataRoot: text,
+  featureDir: text,
+  syntheticImages: countOrZero,
+  encoder: [isEncoderChoice, `{"kind": "small-cnn", "inputSize", "filters"} or {"kind": "pretrained", "backbone"}`],
+  embedSize: positiveInteger,
+  hiddenSize: positiveInteger,
+  numLayers: positiveInteger,
+  dropout: [(v) => isNumber(v) && v >= 0 && v < 1, "a number in [0, 1)"],
+  vocabThreshold: positiveInteger,
+  wordLoss: [(v) => isNumber(v) && v >= 0, "a number ≥ 0"],
+  batchSize: positiveInteger,
+  epochs: positiveInteger,
+  stepsPerEpoch: [(v) => v === null || positiveInteger[0](v), "a positive integer or null"],
+  learningRate: positiveNumber,
+  lrDecay: [(v) => v === null || isDecay(v), `null or {"every": positive integer, "factor": number in (0, 1]}`],
+  clipNorm: positiveNumber,
+  batching: [(v) => v === "length" || v === "padded", `"length" or "padded"`],
+  augment: flag,
+  featureCache: flag,
+  valImages: countOrZero,
+  maxCaptionLength: positiveInteger,
+  seed: [Number.isInteger, "an integer"],
+  printEvery: positiveInteger,
+  runDir: text,
+  keepCheckpoints: countOrZero,
+};
+
 /** The synthetic dataset that the notebooks and `npm start` use: the default one, or a 200-image one for quick runs. */
 export function syntheticDataFor(quick: boolean): { dataRoot: string; images: number } {
   return quick

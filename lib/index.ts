@@ -41,6 +41,7 @@ export * from "./image-source";
 
 // Training and evaluation
 export * from "./train";
+export * from "./resume-config";
 export * from "./train-log";
 export * from "./checkpoint";
 export * from "./evaluate-model";

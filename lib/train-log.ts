@@ -5,6 +5,7 @@
  *   {"kind":"epoch", epoch, step, valLoss, valPerplexity, metrics: {Bleu_4, CIDEr, ...}, seconds}
  */
 import * as fs from "node:fs";
+import { nanoid } from "nanoid";
 
 export interface StepRecord {
   kind: "step";
@@ -54,7 +55,10 @@ export function readLog(file: string): LogRecord[] {
  */
 export function truncateLog(file: string, lastStep: number): void {
   const kept = readLog(file).filter((r) => r.step <= lastStep);
-  fs.writeFileSync(file, kept.map((r) => JSON.stringify(r) + "\n").join(""));
+  // Written aside and renamed over the log: a kill in the middle leaves the old log, never half of it.
+  const tmp = `${file}.tmp-${nanoid(6)}`;
+  fs.writeFileSync(tmp, kept.map((r) => JSON.stringify(r) + "\n").join(""));
+  fs.renameSync(tmp, file);
 }
 
 export const stepRecords = (log: LogRecord[]) => log.filter((r): r is StepRecord => r.kind === "step");

@@ -11,13 +11,17 @@
  *
  * An abort signal (Ctrl-C in the command line) ends training after the current step, or in the
  * middle of an epoch's validation, with a checkpoint of the last step done.
+ *
+ * A run folder holds one run. Resuming continues it with the settings it was started with
+ * (lib/resume-config.ts says which of them a resume may change); training from scratch into a
+ * folder that already holds checkpoints is refused rather than overwriting them.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, type BackendInfo } from "./backend";
 import { Captioner } from "./captioner";
-import { readCheckpointMeta, recordIfBest, resolveCheckpoint, restoreOptimizer } from "./checkpoint";
+import { listCheckpoints, recordIfBest, restoreOptimizer } from "./checkpoint";
 import { formatSeconds } from "./format";
 import { writeJsonAtomically } from "./json-file";
 import { learningRateAt, type TrainConfig } from "./config";
@@ -26,6 +30,7 @@ import { captionImages, flatScores, referenceLoss, scoreCaptions, type SplitEval
 import { imageSource, type DataSource } from "./image-source";
 import { CaptionLoader, type Batch, type LoaderState } from "./loader";
 import { perplexity } from "./model/loss";
+import { readResumePoint, resumedConfig, type ResumePoint } from "./resume-config";
 import { trainStep } from "./model/train-step";
 import { ensureSyntheticDataset } from "./synthetic/ensure";
 import { appendRecord, truncateLog, type EpochRecord, type StepRecord } from "./train-log";
@@ -60,7 +65,11 @@ export interface StepProgress {
 }
 
 export interface TrainHooks {
-  /** Continue from this checkpoint (a checkpoint folder or a run folder). */
+  /**
+   * Continue the run that this checkpoint belongs to (a run folder: its latest checkpoint; or one
+   * of its checkpoint folders). The run keeps its own settings: a setting of `config` that differs
+   * from the checkpoint's is an override, applied or refused as RESUME_RULES says.
+   */
   resume?: string;
   /** Called after every step (drive a progress bar or a notebook display with it). */
   onStep?(progress: StepProgress): void;
@@ -95,17 +104,19 @@ export function runFiles(runDir: string) {
   };
 }
 
-export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   const say = hooks.log ?? (() => {});
+  const resume = hooks.resume ? readResumePoint(hooks.resume) : undefined;
+  const config = resume ? resumeSettings(resume, requested, say) : requested;
+  if (!resume) assertNoRunIn(config.runDir);
   const backend = await initBackend({ log: say });
   const files = runFiles(config.runDir);
   fs.mkdirSync(files.predictions, { recursive: true });
 
   const { trainSplit, valSplit } = await loadData(config, say);
-  const resumeDir = hooks.resume ? resolveCheckpoint(hooks.resume) : undefined;
-  const model = resumeDir ? await Captioner.load(resumeDir, config) : await newModel(config, trainSplit);
+  const model = resume ? await Captioner.load(resume.checkpoint, config) : await newModel(config, trainSplit);
   say(`vocabulary: ${model.vocab.size} words (threshold ${config.vocabThreshold}); ${model.variables.length} weight tensors`);
-  writeJsonAtomically(files.config, config);
+  writeJsonAtomically(files.config, config); // the settings this run really uses, overrides included
 
   const sourceOptions = { featureCache: config.featureCache, cacheDir: config.featureDir };
   const trainData = await imageSource(model, trainSplit.index, "train", { ...sourceOptions, augment: config.augment });
@@ -121,13 +132,15 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promis
   });
   const optimizer = tf.train.adam(config.learningRate);
   const state: TrainState = { step: 0, epoch: 0, stepInEpoch: 0, seconds: 0, loader: loader.state() };
-  if (resumeDir) {
-    Object.assign(state, readCheckpointMeta<TrainConfig, TrainState>(resumeDir).state);
+  if (resume) {
+    Object.assign(state, resume.state);
     loader.setState(state.loader);
-    await restoreOptimizer(resumeDir, optimizer);
-    truncateLog(files.log, state.step);
-    say(`resumed from ${resumeDir} at step ${state.step} (epoch ${state.epoch + 1}, step ${state.stepInEpoch} of it)`);
+    await restoreOptimizer(resume.checkpoint, optimizer);
+    say(`resumed from ${resume.checkpoint} at step ${state.step} (epoch ${state.epoch + 1}, step ${state.stepInEpoch} of it)`);
   }
+  // The log reads as one run: a resumed run drops the steps it will do again; a new one drops
+  // the records of any earlier attempt that died before its first checkpoint.
+  truncateLog(files.log, state.step);
 
   const words = wordPresenceTargets(
     new Map([...trainSplit.index.captionsByImageId].map(([id, captions]) => [id, captions.map((c) => c.caption)])),
@@ -145,6 +158,23 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promis
     await Promise.all([trainData.close(), valData.close()]);
     optimizer.dispose();
   }
+}
+
+/** The settings of a resumed run: its own, with the overrides that `requested` makes. */
+function resumeSettings(resume: ResumePoint, requested: TrainConfig, say: (line: string) => void): TrainConfig {
+  const { config, changes } = resumedConfig(resume, requested);
+  if (changes.length) say(`resuming with ${changes.join(", ")}`);
+  return config;
+}
+
+/** Refuses to train from scratch where a run has checkpoints: it would overwrite them and its log. */
+function assertNoRunIn(runDir: string): void {
+  const checkpoints = listCheckpoints(runFiles(runDir).checkpoints);
+  if (checkpoints.length === 0) return;
+  throw new Error(
+    `${runDir} already holds a run (checkpoints ${checkpoints.join(", ")}): continue it with ` +
+      `train(config, { resume: ${JSON.stringify(runDir)} }) or npm run train -- --resume ${runDir}, or train into a new run folder`,
+  );
 }
 
 async function loadData(config: TrainConfig, say: (line: string) => void) {
@@ -297,7 +327,7 @@ class Loop {
     const valLoss = validation?.valLoss ?? NaN;
     if (evaluation) {
       const file = path.join(this.files.predictions, `val-epoch-${pad(state.epoch)}.json`);
-      fs.writeFileSync(file, JSON.stringify(evaluation.results, null, 1));
+      writeJsonAtomically(file, evaluation.results, 1);
     }
     const record: EpochRecord = {
       kind: "epoch",

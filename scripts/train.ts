@@ -1,60 +1,122 @@
 /**
- * npm run train -- [--data synthetic|coco|flickr8k] [--data-root DIR] [--epochs N] [--batch-size N] [--lr X] [--lr-decay F@E]
- *                  [--steps-per-epoch N] [--max-steps N] [--images N] [--run-dir DIR] [--resume DIR]
- *                  [--backbone NAME|DIR|URL ...] (the backbone flags: scripts/backbone-args.ts)
- *
- * The same training as notebooks/2_Training.ipynb, for long runs: a progress bar, the JSON-lines
- * log and a checkpoint per epoch in the run folder. Ctrl-C (or SIGTERM) checkpoints the current
- * step and exits; `--resume RUN_DIR` continues from there.
+ * `npm run train`: the same training as notebooks/2_Training.ipynb, for long runs, with a progress
+ * bar, the JSON-lines log and a checkpoint per epoch in the run folder. USAGE says how to call it.
  */
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
-import { PRESETS, type DatasetName, type TrainConfig } from "../lib/config";
+import { parseConfigFields, PRESETS, type DatasetName, type TrainConfig } from "../lib/config";
+import { BACKBONES } from "../lib/model/backbone";
 import { BACKBONE_FLAGS, backboneFromFlags } from "./backbone-args";
 import { formatSeconds } from "../lib/format";
+import { readJson } from "../lib/json-file";
+import { describeResumeRules, readResumePoint, resumedConfig } from "../lib/resume-config";
 import { train, type StepProgress } from "../lib/train";
 
-function configFromArgs(argv: string[]): { config: TrainConfig; resume?: string; maxSteps?: number } {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      data: { type: "string", default: "synthetic" },
-      epochs: { type: "string" },
-      "batch-size": { type: "string" },
-      lr: { type: "string" },
-      "steps-per-epoch": { type: "string" },
-      "max-steps": { type: "string" },
-      images: { type: "string" },
-      "run-dir": { type: "string" },
-      resume: { type: "string" },
-      "lr-decay": { type: "string" },
-      "data-root": { type: "string" },
-      "feature-dir": { type: "string" },
-      ...BACKBONE_FLAGS,
-    },
-  });
-  if (!(values.data in PRESETS)) throw new Error(`--data must be one of ${Object.keys(PRESETS).join(", ")}, got ${values.data}`);
-  const config: TrainConfig = { ...PRESETS[values.data as DatasetName] };
-  if (values["data-root"]) config.dataRoot = values["data-root"];
-  if (values["feature-dir"]) config.featureDir = values["feature-dir"];
-  const int = (name: string, v: string | undefined) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}`);
-    return n;
+const USAGE = `npm run train -- [--data synthetic|coco|flickr8k] [--data-root DIR] [--feature-dir DIR] [--config FILE]
+                 [--epochs N] [--batch-size N] [--lr X] [--lr-decay FACTOR@EPOCHS] [--steps-per-epoch N]
+                 [--images N] [--run-dir DIR] [--max-steps N] [--backbone NAME|DIR|URL [backbone flags]]
+npm run train -- --resume RUN_DIR [--epochs N] [--max-steps N] [other settings the run may change]
+
+A new run takes the preset of --data (lib/config.ts), then the settings in --config FILE (a JSON
+object of TrainConfig settings, e.g. another run's config.json), then the flags. It refuses a run
+folder that already holds checkpoints. --max-steps N stops (with a checkpoint) after N steps in all.
+Ctrl-C or SIGTERM checkpoints the current step and exits.
+
+--resume RUN_DIR (or a checkpoint folder in it) continues that run with the settings it was started
+with, whatever the preset, and ends as if it had never stopped. A setting given with it (a flag or
+--config) is an override, checked against this table (lib/resume-config.ts, RESUME_RULES); a
+refused one fails without touching the run. A value equal to the run's own is no change.
+
+--backbone takes a preset (${Object.keys(BACKBONES).join(", ")}) or a tfjs
+model folder; --backbone-name, --backbone-format, --feature-layer, --input-size, --resize and
+--normalization describe any other model (scripts/backbone-args.ts).`;
+
+const OPTIONS = {
+  data: { type: "string" },
+  config: { type: "string" },
+  epochs: { type: "string" },
+  "batch-size": { type: "string" },
+  lr: { type: "string" },
+  "steps-per-epoch": { type: "string" },
+  "max-steps": { type: "string" },
+  images: { type: "string" },
+  "run-dir": { type: "string" },
+  resume: { type: "string" },
+  "lr-decay": { type: "string" },
+  "data-root": { type: "string" },
+  "feature-dir": { type: "string" },
+  ...BACKBONE_FLAGS,
+  help: { type: "boolean" },
+} as const;
+
+/** The text of each flag given (--help aside). */
+type Flags = Partial<Record<Exclude<keyof typeof OPTIONS, "help">, string>>;
+
+interface TrainArgs {
+  config: TrainConfig;
+  resume?: string;
+  maxSteps?: number;
+}
+
+function argsOf(argv: string[]): TrainArgs | "help" {
+  const { values } = parseArgs({ args: argv, options: OPTIONS });
+  if (values.help) return "help";
+  const maxSteps = positiveInteger("max-steps", values["max-steps"]);
+  const file = values.config ? parseConfigFields(readJson(values.config), values.config) : {};
+  if (values.resume) {
+    // The run's own settings; the file and the flags are overrides that RESUME_RULES checks.
+    const point = readResumePoint(values.resume);
+    const overrides = { ...file, ...flagSettings(values, { ...point.config, ...file }) };
+    return { config: resumedConfig(point, overrides).config, resume: point.checkpoint, maxSteps };
+  }
+  const dataset = datasetOf(values.data) ?? file.dataset ?? "synthetic";
+  const preset = { ...PRESETS[dataset], ...file };
+  return { config: { ...preset, ...flagSettings(values, preset) }, maxSteps };
+}
+
+/** The settings that the flags given set (a flag not given sets nothing). */
+function flagSettings(values: Flags, base: TrainConfig): Partial<TrainConfig> {
+  const settings: Partial<TrainConfig> = {
+    dataset: datasetOf(values.data),
+    epochs: positiveInteger("epochs", values.epochs),
+    batchSize: positiveInteger("batch-size", values["batch-size"]),
+    stepsPerEpoch: positiveInteger("steps-per-epoch", values["steps-per-epoch"]),
+    syntheticImages: positiveInteger("images", values.images),
+    learningRate: positiveNumber("lr", values.lr),
+    lrDecay: values["lr-decay"] === undefined ? undefined : parseDecay(values["lr-decay"]),
+    runDir: values["run-dir"],
+    dataRoot: values["data-root"],
+    featureDir: values["feature-dir"],
+    encoder: backboneEncoder(values, base),
   };
-  config.epochs = int("epochs", values.epochs) ?? config.epochs;
-  config.batchSize = int("batch-size", values["batch-size"]) ?? config.batchSize;
-  config.stepsPerEpoch = int("steps-per-epoch", values["steps-per-epoch"]) ?? config.stepsPerEpoch;
-  config.syntheticImages = int("images", values.images) ?? config.syntheticImages;
-  if (values.lr !== undefined) config.learningRate = Number(values.lr);
-  if (values["lr-decay"] !== undefined) config.lrDecay = parseDecay(values["lr-decay"]);
-  if (values["run-dir"]) config.runDir = values["run-dir"];
-  else if (values.resume) config.runDir = values.resume;
-  const backbone = backboneFromFlags(values, config.encoder.kind === "pretrained" ? config.encoder.backbone : undefined);
-  if (backbone && config.encoder.kind !== "pretrained") throw new Error(`--backbone: the ${config.dataset} preset trains its own small CNN`);
-  if (backbone) config.encoder = { kind: "pretrained", backbone };
-  return { config, resume: values.resume, maxSteps: int("max-steps", values["max-steps"]) };
+  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
+}
+
+function datasetOf(value: string | undefined): DatasetName | undefined {
+  if (value !== undefined && !(value in PRESETS)) throw new Error(`--data must be one of ${Object.keys(PRESETS).join(", ")}, got ${value}`);
+  return value as DatasetName | undefined;
+}
+
+function positiveInteger(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a positive integer, got ${value}`);
+  return n;
+}
+
+function positiveNumber(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const x = Number(value);
+  if (!Number.isFinite(x) || x <= 0) throw new Error(`--${flag} must be a number > 0, got ${value}`);
+  return x;
+}
+
+/** The encoder the backbone flags describe (undefined when none is given). */
+function backboneEncoder(values: Flags, base: TrainConfig): TrainConfig["encoder"] | undefined {
+  const backbone = backboneFromFlags(values, base.encoder.kind === "pretrained" ? base.encoder.backbone : undefined);
+  if (!backbone) return undefined;
+  if (base.encoder.kind !== "pretrained") throw new Error("--backbone: this run's encoder is a small CNN trained from scratch, not a pretrained backbone");
+  return { kind: "pretrained", backbone };
 }
 
 /** `--lr-decay 0.5@2`: multiply the learning rate by 0.5 every 2 epochs; `none` keeps it constant. */
@@ -65,6 +127,10 @@ function parseDecay(text: string): TrainConfig["lrDecay"] {
   const every = Number(match?.[2]);
   if (!match || !(factor > 0 && factor <= 1) || every < 1) throw new Error(`--lr-decay must be FACTOR@EPOCHS (e.g. 0.5@2) or none, got ${text}`);
   return { factor, every };
+}
+
+function usage(): string {
+  return `${USAGE}\n\n${describeResumeRules().map((line) => `  ${line}`).join("\n")}\n`;
 }
 
 /** A progress bar on a terminal; a line every `printEvery` steps otherwise (logs, CI). */
@@ -95,7 +161,12 @@ function progressDisplay(config: TrainConfig) {
 }
 
 async function main(): Promise<void> {
-  const { config, resume, maxSteps } = configFromArgs(process.argv.slice(2));
+  const args = argsOf(process.argv.slice(2));
+  if (args === "help") {
+    process.stdout.write(usage());
+    return;
+  }
+  const { config, resume, maxSteps } = args;
   const abort = new AbortController();
   const stop = (signal: string) => {
     if (abort.signal.aborted) process.exit(130); // a second Ctrl-C: leave at once

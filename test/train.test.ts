@@ -1,7 +1,8 @@
 /**
  * The training loop (lib/train.ts) on a tiny synthetic dataset: the loss falls, nothing leaks,
  * and a run that stops (at maxSteps, or by its abort signal) and resumes from its checkpoint
- * ends with the same weights and the same log as a run that never stopped.
+ * ends with the same weights and the same log as a run that never stopped. A resume keeps the
+ * run's settings but those it may change; a run folder with checkpoints is never trained over.
  */
 import { after, before, test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -12,9 +13,12 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { Captioner } from "../lib/captioner";
 import type { TrainConfig } from "../lib/config";
+import { folderSnapshot, sameRunAssertions } from "./helpers/same-run";
 import { tinyTrainConfig } from "./helpers/tiny-config";
 import { ensureSyntheticDataset } from "../lib/synthetic/ensure";
-import { readLog, stepRecords, type LogRecord } from "../lib/train-log";
+import { readCheckpointMeta } from "../lib/checkpoint";
+import { readJson } from "../lib/json-file";
+import { readLog, stepRecords } from "../lib/train-log";
 import { runFiles, train, type TrainHooks } from "../lib/train";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "train-test-"));
@@ -44,45 +48,11 @@ async function trainAndRead(config: TrainConfig, hooks: TrainHooks = {}) {
   return { ...result, weights, log: readLog(runFiles(config.runDir).log) };
 }
 
-/**
- * How far a resumed run may drift from the uninterrupted one. wasm and cpu run every op in a
- * fixed order, so resuming is bit-exact there (and asserted so). GPU kernels may sum in a
- * varying order (atomic adds, e.g. the embedding gradient), which moves the last bits.
- */
-let TOLERANCE = 0; // set once the backend is chosen
-
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: lengths differ`);
-  for (let i = 0; i < expected.length; i++) {
-    const [a, e] = [actual[i], expected[i]];
-    const ok = TOLERANCE === 0 ? Object.is(a, e) : Math.abs(a - e) <= TOLERANCE * Math.max(1, Math.abs(e));
-    assert.ok(ok, `${what}[${i}]: ${a} after resuming, ${e} without stopping`);
-  }
-}
-
-function assertSameWeights(actual: Map<string, Float32Array>, expected: Map<string, Float32Array>): void {
-  assert.deepEqual([...actual.keys()], [...expected.keys()]);
-  for (const [name, values] of expected) assertClose(actual.get(name)!, values, name);
-}
-
-/** The same records (steps and epoch ends) with the same losses; timings differ from run to run. */
-function assertSameLog(actual: LogRecord[], expected: LogRecord[]): void {
-  const shape = (log: LogRecord[]) => log.map((r) => `${r.kind} ${r.step}`);
-  assert.deepEqual(shape(actual), shape(expected));
-  const losses = (log: LogRecord[]) => log.map((r) => (r.kind === "step" ? r.loss : r.valLoss));
-  assertClose(losses(actual), losses(expected), "log losses");
-  if (TOLERANCE === 0) assert.deepEqual(withoutTimings(actual), withoutTimings(expected)); // validation scores too
-}
-
-function withoutTimings(log: LogRecord[]) {
-  return log.map((r) => (r.kind === "step" ? { ...r, seconds: 0, tokensPerSecond: 0 } : { ...r, seconds: 0 }));
-}
-
 let reference: Awaited<ReturnType<typeof trainAndRead>>; // N steps in one go
+let same: ReturnType<typeof sameRunAssertions>; // bit for bit on wasm/cpu, once the backend is chosen
 
 before(async () => {
-  const backend = await initBackend();
-  TOLERANCE = backend.kind === "wasm" || backend.kind === "cpu" ? 0 : 1e-6;
+  same = sameRunAssertions((await initBackend()).kind);
   await ensureSyntheticDataset(DATA, { images: 60, seed: 3 });
   reference = await trainAndRead(tinyConfig("reference"), { maxSteps: N });
 });
@@ -120,8 +90,8 @@ test("maxSteps K, then resume to N: the same weights (bit for bit on wasm/cpu) a
 
   const resumed = await trainAndRead(config, { resume: config.runDir, maxSteps: N });
   assert.equal(resumed.state.step, N);
-  assertSameWeights(resumed.weights, reference.weights);
-  assertSameLog(resumed.log, reference.log);
+  same.assertSameWeights(resumed.weights, reference.weights);
+  same.assertSameLog(resumed.log, reference.log);
   assert.deepEqual(stepRecords(resumed.log).map((r) => r.step), Array.from({ length: N }, (_, i) => i + 1));
 });
 
@@ -138,7 +108,7 @@ test("an abort signal stops after the current step with a checkpoint that resume
   assert.ok(fs.existsSync(path.join(stopped.checkpoint, "optimizer.json")), "the checkpoint holds Adam's state");
 
   const resumed = await trainAndRead(config, { resume: stopped.checkpoint, maxSteps: N });
-  assertSameWeights(resumed.weights, reference.weights);
+  same.assertSameWeights(resumed.weights, reference.weights);
 });
 
 test("an abort during an epoch's validation stops it at once; the resumed run validates that epoch and ends exactly", async () => {
@@ -159,8 +129,8 @@ test("an abort during an epoch's validation stops it at once; the resumed run va
   assert.deepEqual(stopped.log.map((r) => r.kind), Array(5).fill("step"), "no epoch record");
 
   const resumed = await trainAndRead(config, { resume: stopped.checkpoint, maxSteps: N });
-  assertSameWeights(resumed.weights, reference.weights);
-  assertSameLog(resumed.log, reference.log);
+  same.assertSameWeights(resumed.weights, reference.weights);
+  same.assertSameLog(resumed.log, reference.log);
 });
 
 test("resuming from an earlier checkpoint drops the log records after it, so the log reads as one run", async () => {
@@ -173,17 +143,54 @@ test("resuming from an earlier checkpoint drops the log records after it, so the
   assert.deepEqual(stepRecords(resumed.log).map((r) => r.step), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
   assert.equal(resumed.log.filter((r) => r.kind === "epoch").length, 1, "the end of epoch 1 is logged once");
   const prefix = reference.log.filter((r) => r.step <= 9);
-  assertSameLog(resumed.log, prefix);
+  same.assertSameLog(resumed.log, prefix);
 });
 
-test("a checkpoint made with another model configuration is refused, naming the setting", async () => {
+test("resuming with another model configuration is refused, naming the checkpoint, the setting and both values", async () => {
   const checkpoint = reference.checkpoint;
   const other = tinyConfig("reference", { hiddenSize: 48 });
   await assert.rejects(train(other, { resume: checkpoint, log: () => {} }), (e: Error) => {
-    assert.match(e.message, /checkpoint does not match this configuration/);
-    assert.match(e.message, /hiddenSize: checkpoint 64, requested 48/);
-    assert.ok(e.message.startsWith(checkpoint), `the error names the checkpoint: ${e.message}`);
+    assert.ok(e.message.startsWith(`${checkpoint}: cannot resume with hiddenSize 64 → 48 (`), e.message);
     return true;
   });
   await assert.rejects(Captioner.load(checkpoint, { ...other, hiddenSize: 64, embedSize: 8 }), /embedSize: checkpoint 32, requested 8/);
+});
+
+test("a resume given the run's whole config with more epochs goes on to them, and config.json says so", async () => {
+  const shorter = tinyConfig("extended", { epochs: 1 });
+  const first = await trainAndRead(shorter);
+  assert.equal(first.state.step, 5, "one epoch of 5 steps");
+
+  const lines: string[] = [];
+  const longer = { ...shorter, epochs: 2 };
+  const extended = await trainAndRead(longer, { resume: longer.runDir, log: (line) => lines.push(line) });
+  assert.equal(extended.state.step, 10);
+  assert.ok(lines.includes("resuming with epochs 1 → 2"), lines.join("\n"));
+  same.assertSameLog(extended.log, reference.log.filter((r) => r.step <= 10)); // the schedule's length changes no step
+  assert.deepEqual(readJson(runFiles(longer.runDir).config), longer);
+  assert.equal(readCheckpointMeta<TrainConfig>(extended.checkpoint).config.epochs, 2);
+});
+
+test("training from scratch into a run folder that holds checkpoints is refused, in one line that says how to go on", async () => {
+  const config = tinyConfig("reference");
+  const before = folderSnapshot(config.runDir);
+  await assert.rejects(train(config, { log: () => {} }), (e: Error) => {
+    assert.ok(e.message.startsWith(`${config.runDir} already holds a run (checkpoints `), e.message);
+    assert.match(e.message, /step-000012/, "it names the checkpoints");
+    assert.ok(e.message.includes(`--resume ${config.runDir}`) && e.message.includes("new run folder"), e.message);
+    assert.doesNotMatch(e.message, /\n/);
+    return true;
+  });
+  assert.deepEqual(folderSnapshot(config.runDir), before, "nothing in the run folder changed");
+});
+
+test("a new run where an earlier attempt died before its first checkpoint starts the log afresh", async () => {
+  const config = tinyConfig("died-early");
+  const log = runFiles(config.runDir).log;
+  fs.mkdirSync(config.runDir, { recursive: true });
+  const stale = stepRecords(reference.log).slice(0, 3).map((r) => ({ ...r, loss: 99 }));
+  fs.writeFileSync(log, stale.map((r) => JSON.stringify(r) + "\n").join("") + '{"kind":"st'); // torn by the kill
+
+  const fresh = await trainAndRead(config, { maxSteps: 2 });
+  same.assertSameLog(fresh.log, reference.log.slice(0, 2));
 });
