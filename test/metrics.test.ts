@@ -14,6 +14,7 @@ import { ciderD } from "../lib/metrics/cider";
 import { METRIC_NAMES, type CocoScores, evaluateFiles, parseResults, scoreTokenized } from "../lib/metrics/evaluate";
 import { ptbLex, ptbTokenize, ptbTokenizeCaptions } from "../lib/metrics/ptb-tokenize";
 import { parseCaptions } from "../lib/coco";
+import { scoreCaptions } from "../lib/evaluate-model";
 import { lcsLength, rouge, rougeL } from "../lib/metrics/rouge";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -323,4 +324,13 @@ test("eval: a reference file without what the evaluation needs is a clear error"
     [{ images: [{ id: 1 }], annotations: [{ image_id: 1, caption: null }] }, /no-images\.json: annotations\[0\]: "caption" must be a string \(got null\)/],
   ];
   for (const [value, message] of cases) assert.throws(() => evaluateFiles(writeTmp("no-images.json", value), results), message);
+});
+
+test("validation scores (training, notebook 3): the model's <unk> is one token, as officially", () => {
+  const refs = { images: [{ id: 1, file_name: "1.jpg", width: 8, height: 8 }], annotations: [{ id: 1, image_id: 1, caption: "A dog on a couch." }] };
+  const index = parseCaptions(JSON.stringify(refs), "val.json", "images");
+  const caption = { caption: "a <unk> on a couch", tokens: [], logProb: 0 };
+  const { scores } = scoreCaptions({ split: "val", index }, new Map([[1, caption]]));
+  // 5 candidate tokens, 4 of them in the reference of 5: BLEU-1 is 4/5 (as -lrb- unk -rrb- it would be 4/7).
+  assertClose(scores!.Bleu_1, 0.8, "Bleu_1", 1e-9);
 });
