@@ -124,7 +124,7 @@ export function parseTestImageInfo(text: string, file: string, imageDir: string)
 type Json = Record<string, unknown>;
 
 /** A field that every entry must have: its name, its check, and what the check expects. */
-type FieldRule = [key: string, isValid: (value: unknown) => boolean, expected: string];
+export type FieldRule = [key: string, isValid: (value: unknown) => boolean, expected: string];
 
 const IMAGE_FIELDS: FieldRule[] = [
   ["id", isId, "a non-negative integer"],
@@ -147,7 +147,7 @@ async function readText(file: string): Promise<string> {
   }
 }
 
-function parseRoot(text: string, file: string): Json {
+export function parseRoot(text: string, file: string): Json {
   let root: unknown;
   try {
     root = JSON.parse(text);
@@ -177,7 +177,7 @@ function indexImages(root: Json, file: string, imageDir: string): CocoImageIndex
  * Checks that `root[list]` is an array of objects that have every field, and returns it.
  * (The entries are checked in place and not copied: the file may hold 414,113 of them.)
  */
-function checkEntries<Entry>(root: Json, list: string, fields: FieldRule[], file: string): Entry[] {
+export function checkEntries<Entry>(root: Json, list: string, fields: FieldRule[], file: string): Entry[] {
   const entries: unknown = root[list];
   if (!Array.isArray(entries)) fail(file, "top level", `"${list}" must be an array (got ${show(entries)})`);
   for (let i = 0; i < entries.length; i++) {
@@ -218,7 +218,7 @@ function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function isId(value: unknown): value is number {
+export function isId(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 

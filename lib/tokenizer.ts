@@ -1,5 +1,9 @@
 /**
- * Caption tokenizer: lower-case, then split into words exactly as NLTK does.
+ * The vocabulary's tokenizer: lower-case, then split into words exactly as NLTK does.
+ * (Not the evaluation's: BLEU, ROUGE-L and CIDEr-D tokenise with the official COCO
+ * evaluation tokenizer, CoreNLP's, in lib/metrics/ptb-tokenize.ts. The two differ: here
+ * "a <unk> on a bench." is a, <, unk, >, on, a, bench, "."; there "a <unk> on a bench".
+ * Each must match its own reference.)
  *
  * The original project built its vocabulary with
  * `nltk.tokenize.word_tokenize(str(caption).lower())`. To give the same words (and so
@@ -155,8 +159,8 @@ export function wordTokenize(text: string): string[] {
  * The tokens of a caption as the vocabulary sees them: lower-cased, then NLTK word
  * tokens (the original's `word_tokenize(str(caption).lower())`).
  *
- *     tokenize("A man riding a horse.") // ["a", "man", "riding", "a", "horse", "."]
+ *     tokenizeForVocabulary("A man riding a horse.") // ["a", "man", "riding", "a", "horse", "."]
  */
-export function tokenize(caption: string): string[] {
+export function tokenizeForVocabulary(caption: string): string[] {
   return wordTokenize(caption.toLowerCase());
 }

@@ -15,7 +15,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { tokenize } from "./tokenizer";
+import { tokenizeForVocabulary } from "./tokenizer";
 
 export const START = 0;
 export const END = 1;
@@ -45,7 +45,7 @@ export interface VocabularyJSON {
 export function countWords(captions: Iterable<string>): Map<string, number> {
   const counts = new Map<string, number>();
   for (const caption of captions) {
-    for (const word of tokenize(caption)) counts.set(word, (counts.get(word) ?? 0) + 1);
+    for (const word of tokenizeForVocabulary(caption)) counts.set(word, (counts.get(word) ?? 0) + 1);
   }
   return counts;
 }
@@ -98,7 +98,7 @@ export class Vocabulary {
 
   /** A caption as the model sees it: [START, w1, ..., wn, END], unknown words as UNK. */
   encode(caption: string): number[] {
-    return [START, ...tokenize(caption).map((word) => this.idOf(word)), END];
+    return [START, ...tokenizeForVocabulary(caption).map((word) => this.idOf(word)), END];
   }
 
   /** The word of every id, special words included. */

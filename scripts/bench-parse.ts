@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { loadCaptions } from "../lib/coco";
-import { tokenize } from "../lib/tokenizer";
+import { tokenizeForVocabulary } from "../lib/tokenizer";
 import { Vocabulary } from "../lib/vocabulary";
 
 const IMAGES = 82_783;
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   // For comparison: reading alone and JSON.parse alone (the rest of `load` is the checks and the index).
   const [text, read] = await timed(() => fs.promises.readFile(file, "utf8"));
   const [, jsonParse] = await timed(() => void JSON.parse(text));
-  const [tokens, tokenize_] = await timed(() => coco.captions.map((c) => tokenize(c.caption)));
+  const [tokens, tokenize_] = await timed(() => coco.captions.map((c) => tokenizeForVocabulary(c.caption)));
   const [vocab, vocabulary] = await timed(() => Vocabulary.build(coco.captions.map((c) => c.caption), { threshold: 5 }));
 
   const result = {

@@ -2,9 +2,11 @@
  * npm run caption -- --checkpoint DIR [--beam K] [--max-length N] [--json] [--results FILE] IMAGE_OR_FOLDER...
  *
  * Captions image files with a trained model. DIR is a checkpoint folder or a run folder (its
- * latest checkpoint). A folder argument stands for the image files in it (.jpg, .jpeg, .png,
- * .webp; sorted by name, not recursive). Prints one `file: caption` line per image, or with
- * --json one JSON object per line: {"file", "caption", "logProb"}.
+ * latest checkpoint). A folder argument stands for the image files in it: every file whose
+ * name ends as a format that sharp reads does (.jpg, .png, .webp, .gif, .tif, .avif, .svg ...;
+ * see IMAGE_SUFFIXES), sorted by name, not recursive; what else is in the folder is named on
+ * stderr as skipped. Prints one `file: caption` line per image, or with --json one JSON
+ * object per line: {"file", "caption", "logProb"}.
  *
  * --results FILE also writes the captions in COCO results format, [{"image_id", "caption"}],
  * for `npm run eval`; the image id comes from the file name (COCO_val2014_000000000139.jpg → 139).
@@ -15,6 +17,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import sharp from "sharp";
 import { initBackend } from "../lib/backend";
 import { Captioner, type CaptionOptions } from "../lib/captioner";
 import { resolveCheckpoint } from "../lib/checkpoint";
@@ -23,7 +26,21 @@ import { ImageError } from "../lib/transforms";
 
 const USAGE =
   "usage: npm run caption -- --checkpoint DIR [--beam K] [--max-length N] [--json] [--results FILE] IMAGE_OR_FOLDER...";
-export const IMAGE_EXTENSIONS = [".jpg", ".jpeg", ".png", ".webp"];
+
+/**
+ * The file name endings of every format that this build of sharp reads from a file, as
+ * sharp.format lists them: with sharp 0.34's prebuilt libvips, .jpg .jpeg .jpe .jfif .png
+ * .webp .tif .tiff .gif .svg .svgz .svg.gz .avif .v .vips.
+ */
+export const IMAGE_SUFFIXES: readonly string[] = Object.values(sharp.format).flatMap((format) =>
+  format.input.file ? (format.input.fileSuffix ?? []) : [],
+);
+
+/** Whether a file name ends as a format sharp reads (".svg.gz" included, whatever the case). */
+function isImageName(name: string): boolean {
+  const lower = name.toLowerCase();
+  return IMAGE_SUFFIXES.some((suffix) => lower.endsWith(suffix));
+}
 
 /** Where the command writes: stdout for captions, stderr for everything else. */
 export interface Output {
@@ -74,25 +91,44 @@ function positiveInt(name: string, value: string): number {
 /**
  * The files to caption: each file argument as given (a missing one is reported later, with
  * the other unreadable images), each folder's image files sorted by name. A folder without
- * images is an error, returned in `problems`.
+ * images is an error, returned in `problems`; what a folder holds besides images is named in
+ * `skipped`, one line per folder.
  */
-export function listImages(inputs: string[]): { files: string[]; problems: string[] } {
+export function listImages(inputs: string[]): { files: string[]; problems: string[]; skipped: string[] } {
   const files: string[] = [];
   const problems: string[] = [];
+  const skipped: string[] = [];
   for (const input of inputs) {
     if (!fs.existsSync(input) || !fs.statSync(input).isDirectory()) {
       files.push(input);
       continue;
     }
-    const images = fs
-      .readdirSync(input)
-      .filter((name) => IMAGE_EXTENSIONS.includes(path.extname(name).toLowerCase()))
-      .sort()
-      .map((name) => path.join(input, name));
-    if (images.length === 0) problems.push(`${input}: no image files in this folder (${IMAGE_EXTENSIONS.join(", ")})`);
+    const { images, others } = readFolder(input);
+    if (images.length === 0) problems.push(`${input}: no image files in this folder (${IMAGE_SUFFIXES.join(" ")})`);
+    if (others.length > 0) skipped.push(`${input}: skipped ${describeSkipped(others)}`);
     files.push(...images);
   }
-  return { files, problems };
+  return { files, problems, skipped };
+}
+
+/** A folder's image files (paths, sorted by name) and the names of everything else in it. */
+function readFolder(folder: string): { images: string[]; others: string[] } {
+  const images: string[] = [];
+  const others: string[] = [];
+  for (const name of fs.readdirSync(folder).sort()) {
+    const file = path.join(folder, name);
+    if (fs.statSync(file).isDirectory()) others.push(`${name}/`);
+    else if (isImageName(name)) images.push(file);
+    else others.push(name);
+  }
+  return { images, others };
+}
+
+/** "3 entries, not images sharp reads (folders are not searched): a.txt, b.heic, raw/" (at most 5 names). */
+function describeSkipped(names: string[]): string {
+  const shown = names.length > 5 ? [...names.slice(0, 5), `and ${names.length - 5} more`] : names;
+  const count = names.length === 1 ? "1 entry" : `${names.length} entries`;
+  return `${count}, not images sharp reads (folders are not searched): ${shown.join(", ")}`;
 }
 
 /** The COCO image id in a file name: the number at the end of its stem (COCO_val2014_000000000139.jpg → 139). */
@@ -123,7 +159,8 @@ export async function main(argv: string[], io: Output = CONSOLE): Promise<number
     io.out(USAGE);
     return 0;
   }
-  const { files, problems } = listImages(options.inputs);
+  const { files, problems, skipped } = listImages(options.inputs);
+  skipped.forEach((line) => io.err(line));
   problems.forEach((p) => io.err(p));
   const ids = options.results !== undefined ? imageIds(files) : undefined;
   const checkpoint = resolveCheckpoint(options.checkpoint); // a wrong folder fails before the backend starts

@@ -1,7 +1,8 @@
 /**
  * `npm run caption` end to end, on a checkpoint trained here for a few seconds on a tiny
- * synthetic dataset: text and JSON output, a COCO results file that `npm run eval` scores,
- * and the errors (unreadable images, file names without an id, a folder without a checkpoint).
+ * synthetic dataset: text and JSON output, folders of every image format sharp reads, a COCO
+ * results file that `npm run eval` scores, and the errors (unreadable images, file names
+ * without an id, a folder without a checkpoint).
  * Most cases call the script's main() in this process; one spawns the real command.
  */
 import { after, before, test } from "node:test";
@@ -10,6 +11,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import sharp from "sharp";
 import { initBackend } from "../lib/backend";
 import { Captioner } from "../lib/captioner";
 import { tinyTrainConfig } from "./helpers/tiny-config";
@@ -88,6 +90,27 @@ test("--results writes COCO results that npm run eval scores against the referen
   assert.equal(perImage.size, 6);
   for (const name of METRIC_NAMES) assert.ok(Number.isFinite(scores[name]), `${name}: ${scores[name]}`);
   assert.ok(scores.Bleu_1 > 0.2, `Bleu_1 ${scores.Bleu_1}: the captions use the references' words`);
+});
+
+test("a folder: every format sharp reads is captioned (GIF, TIFF, AVIF, SVG ...); anything else is named as skipped", async () => {
+  const folder = fs.mkdtempSync(path.join(TMP, "formats-"));
+  const image = sharp(testFiles[0]);
+  await image.clone().gif().toFile(path.join(folder, "a.gif"));
+  await image.clone().tiff().toFile(path.join(folder, "b.tif"));
+  await image.clone().avif().toFile(path.join(folder, "c.avif"));
+  await image.clone().webp().toFile(path.join(folder, "d.webp"));
+  await image.clone().jpeg().toFile(path.join(folder, "e.JPG"));
+  fs.writeFileSync(path.join(folder, "f.svg"), '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="20" fill="red"/></svg>');
+  fs.writeFileSync(path.join(folder, "notes.txt"), "not an image");
+  fs.mkdirSync(path.join(folder, "more"));
+  const images = ["a.gif", "b.tif", "c.avif", "d.webp", "e.JPG", "f.svg"].map((name) => path.join(folder, name));
+
+  const { code, out, err } = await caption("--checkpoint", RUN, folder);
+  assert.equal(code, 0, err.join("\n"));
+  assert.deepEqual(out.map((l) => l.slice(0, l.indexOf(": "))), images);
+  assert.ok(err.includes(`${folder}: skipped 2 entries, not images sharp reads (folders are not searched): more/, notes.txt`), err.join("\n"));
+  // The same captions as when the files are named one by one.
+  assert.deepEqual(out, (await caption("--checkpoint", RUN, ...images)).out);
 });
 
 test("image ids come from COCO file names; a name without one is an error before any work", async () => {

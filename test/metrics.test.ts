@@ -12,7 +12,9 @@ import * as path from "node:path";
 import { bleu, bleuStats, closestRefLength } from "../lib/metrics/bleu";
 import { ciderD } from "../lib/metrics/cider";
 import { METRIC_NAMES, type CocoScores, evaluateFiles, parseResults, scoreTokenized } from "../lib/metrics/evaluate";
-import { ptbLex, ptbTokenize } from "../lib/metrics/ptb-tokenize";
+import { ptbLex, ptbTokenize, ptbTokenizeCaptions } from "../lib/metrics/ptb-tokenize";
+import { parseCaptions } from "../lib/coco";
+import { scoreCaptions } from "../lib/evaluate-model";
 import { lcsLength, rouge, rougeL } from "../lib/metrics/rouge";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -21,6 +23,10 @@ const FIXTURE = path.join(SHARED, "fixtures/coco-eval-fixture.json");
 const SAMPLE = path.join(SHARED, "coco-sample/annotations/captions_val2014_sample.json");
 const fixtureMissing = fs.existsSync(FIXTURE) ? false : "../shared/fixtures/coco-eval-fixture.json not found";
 const sampleMissing = fs.existsSync(SAMPLE) ? false : "../shared/coco-sample not found";
+const TOKENIZER_FIXTURE = path.join(SHARED, "fixtures/ptb-tokenizer-fixture.json");
+const tokenizerFixtureMissing = fs.existsSync(TOKENIZER_FIXTURE) ? false : "../shared/fixtures/ptb-tokenizer-fixture.json not found";
+const RAW_EVAL = path.join(SHARED, "fixtures/coco-eval-raw");
+const rawEvalMissing = fs.existsSync(path.join(RAW_EVAL, "expected.json")) ? false : "../shared/fixtures/coco-eval-raw not found";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "metrics-test-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -139,14 +145,14 @@ test("PTB tokenizer: lower case, clitics split like PTB, punctuation dropped", (
   const cases: [string, string][] = [
     ["A dog's toy, isn't it?", "a dog 's toy is n't it"],
     ["They don't know; I can't say.", "they do n't know i ca n't say"],
-    ["A man cannot ride the grey horse.", "a man can not ride the gray horse"],
+    ["A man cannot ride the grey horse.", "a man can not ride the grey horse"],
     ["The dogs' bowls are full!", "the dogs bowls are full"],
     ["I'm sure we've seen they're here", "i 'm sure we 've seen they 're here"],
     ["A well-lit T-shirt shop at 5:30 p.m.", "a well-lit t-shirt shop at 5:30 p.m."],
     ["It costs $5, or 3.5% of 1,000...", "it costs $ 5 or 3.5 % of 1,000"],
     ['A sign that says "STOP" -- on Main St.', "a sign that says stop on main st."],
     ["A woman’s “hat” is ‘nice’", "a woman 's hat is nice"],
-    ["black/white photo of a colourful bus", "black\\/white photo of a colorful bus"],
+    ["black/white photo of a colourful bus", "black/white photo of a colourful bus"],
     ["A line\nbreak inside", "a line break inside"],
     ["", ""],
     ["...", ""],
@@ -154,18 +160,42 @@ test("PTB tokenizer: lower case, clitics split like PTB, punctuation dropped", (
   for (const [caption, expected] of cases) assert.equal(ptbTokenize(caption), expected, JSON.stringify(caption));
 });
 
-test("PTB tokenizer: the Java tool's quirks are kept", () => {
-  // Brackets become -LRB-/-RRB-, lower-cased before pycocoevalcap's filter, so they stay.
-  assert.equal(ptbTokenize("A bus (red) on the road"), "a bus -lrb- red -rrb- on the road");
-  assert.deepEqual(ptbLex("A (bus)"), ["A", "-LRB-", "bus", "-RRB-"]);
-  // "/" and "*" are escaped with a backslash, as in the PTB3 WSJ.
-  assert.deepEqual(ptbLex("a / b * c"), ["a", "\\/", "b", "\\*", "c"]);
+test("PTB tokenizer: the quirks of CoreNLP 3.4.1 are kept", () => {
+  // Brackets become -LRB-/-RRB-/-LSB-/-RSB-, lower-cased before pycocoevalcap's filter, so they stay.
+  assert.equal(ptbTokenize("A bus (red) on [the] road"), "a bus -lrb- red -rrb- on -lsb- the -rsb- road");
+  // Tags stay whole: the model's "<unk>" is one token, not "-lrb- unk -rrb-".
+  assert.equal(ptbTokenize("a <unk> on a <unk>."), "a <unk> on a <unk>");
+  // Letters joined by a period are one word.
+  assert.equal(ptbTokenize("a fork.A knife"), "a fork.a knife");
   // "?!" is one token, not in the filter list.
   assert.equal(ptbTokenize("Wow?! Really"), "wow ?! really");
-  // A sentence-final abbreviation keeps its period (and the period is also returned alone).
-  assert.deepEqual(ptbLex("The answer is no."), ["The", "answer", "is", "no.", "."]);
-  // Americanize is case-sensitive: a capitalised "Grey" stays.
-  assert.equal(ptbTokenize("Grey cat, grey dog"), "grey cat gray dog");
+  // A sentence-final abbreviation keeps its period, and the period is also returned alone.
+  assert.deepEqual(ptbLex("The answer is etc.\nA dog"), [["The", "answer", "is", "etc.", "."], ["A", "dog"]]);
+});
+
+test("PTB tokenizer: captions are tokenised together, because a period looks into the next one", () => {
+  // A single letter's period ends the sentence when the next caption opens like a sentence.
+  assert.deepEqual(ptbTokenizeCaptions(["at 12th Ave S.", "A train", "Ave S.", "a train"]), [
+    "at 12th ave s",
+    "a train",
+    "ave s.",
+    "a train",
+  ]);
+  assert.equal(ptbTokenize("at 12th Ave S."), "at 12th ave s.");
+  // One output line per caption, whatever the caption holds.
+  assert.deepEqual(ptbTokenizeCaptions(["", "a\nb", "🙂", "x"]), ["", "a b", "", "x"]);
+});
+
+test("PTB tokenizer: every caption of the official fixture gives the official tokens", { skip: tokenizerFixtureMissing }, () => {
+  const { cases } = JSON.parse(fs.readFileSync(TOKENIZER_FIXTURE, "utf8")) as { cases: { caption: string; tokens: string }[] };
+  assert.ok(cases.length >= 16000, `the fixture has its ${cases.length} cases`);
+  // As the official tool ran: all captions in one run, in the fixture's order.
+  const tokens = ptbTokenizeCaptions(cases.map((c) => c.caption));
+  assert.equal(tokens.length, cases.length, "one line per caption");
+  const failures = cases.filter((c, i) => tokens[i] !== c.tokens);
+  const shown = failures.slice(0, 10).map((c) => `${JSON.stringify(c.caption)}\n  got      ${JSON.stringify(tokens[cases.indexOf(c)])}\n  expected ${JSON.stringify(c.tokens)}`);
+  console.log(`PTB tokenizer fixture: ${cases.length - failures.length}/${cases.length} captions equal to CoreNLP 3.4.1`);
+  assert.equal(failures.length, 0, `${failures.length} mismatches:\n${shown.join("\n")}`);
 });
 
 test("results files: malformed entries are named", () => {
@@ -238,4 +268,69 @@ test("eval CLI: an unknown image_id or a malformed results file is a clear error
   fs.writeFileSync(malformed, "[{]");
   assert.throws(() => evaluateFiles(SAMPLE, malformed), /malformed\.json: not valid JSON/);
   assert.throws(() => evaluateFiles(path.join(tmp, "nope.json"), unknown), /nope\.json: cannot read/);
+});
+
+test("eval CLI: the raw official files give the official scores to 1e-4", { skip: rawEvalMissing }, () => {
+  const run = runEval(["--refs", path.join(RAW_EVAL, "refs.json"), "--results", path.join(RAW_EVAL, "results.json"), "--json"]);
+  assert.equal(run.status, 0, run.stderr);
+  const scores = JSON.parse(run.stdout) as CocoScores;
+  const { official } = JSON.parse(fs.readFileSync(path.join(RAW_EVAL, "expected.json"), "utf8")) as { official: CocoScores };
+  for (const name of METRIC_NAMES) assertClose(scores[name], official[name], name);
+});
+
+/** Writes `value` as JSON to a file of the temporary folder and returns its path. */
+function writeTmp(name: string, value: unknown): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, JSON.stringify(value));
+  return file;
+}
+
+test("eval: reference files as the official loader takes them (images with only an id, empty captions)", () => {
+  const refs = writeTmp("bare-refs.json", {
+    images: [{ id: 1 }, { id: 2 }, { id: 3 }],
+    annotations: [
+      { image_id: 1, caption: "A dog on a couch." },
+      { image_id: 1, caption: "" },
+      { image_id: 2, caption: "A cat on a mat." },
+      { image_id: 9, caption: "An image the file does not list: never scored." },
+    ],
+  });
+  const results = writeTmp("bare-results.json", [
+    { image_id: 2, caption: "a cat on a mat" },
+    { image_id: 1, caption: "a dog on a couch" },
+  ]);
+  const { scores, perImage } = evaluateFiles(refs, results);
+  assert.deepEqual([...perImage.keys()], ["1", "2"], "scored in the references' order");
+  assert.equal(perImage.get("2")!.ROUGE_L, 1);
+  for (const name of METRIC_NAMES) assert.ok(Number.isFinite(scores[name]), `${name} = ${scores[name]}`);
+  // The training loader still demands what training needs.
+  assert.throws(() => parseCaptions(fs.readFileSync(refs, "utf8"), refs, tmp), /images\[0\] \(id 1\): "file_name" must be a non-empty string \(missing\)/);
+
+  // What the official tool refuses stays refused, with the file and the entry named.
+  const noCaptions = writeTmp("result-without-refs.json", [{ image_id: 3, caption: "a bird" }]);
+  assert.throws(() => evaluateFiles(refs, noCaptions), /result-without-refs\.json: entry 0: image_id 3 has no reference captions in .*bare-refs\.json/);
+  const unlisted = writeTmp("result-unlisted.json", [{ image_id: 9, caption: "a bird" }]);
+  assert.throws(() => evaluateFiles(refs, unlisted), /result-unlisted\.json: entry 0: image_id 9 has no reference captions/);
+  const twice = writeTmp("results-twice.json", [{ image_id: 1, caption: "a dog" }, { image_id: 1, caption: "a cat" }]);
+  assert.throws(() => evaluateFiles(refs, twice), /results-twice\.json: entry 1: image_id 1 already has a caption \(entry 0\)/);
+});
+
+test("eval: a reference file without what the evaluation needs is a clear error", () => {
+  const results = writeTmp("one-result.json", [{ image_id: 1, caption: "a dog" }]);
+  const cases: [unknown, RegExp][] = [
+    [{ annotations: [] }, /no-images\.json: top level: "images" must be an array \(got nothing\)/],
+    [{ images: [{ file_name: "x.jpg" }], annotations: [] }, /no-images\.json: images\[0\]: "id" must be a non-negative integer \(missing\)/],
+    [{ images: [{ id: 1 }] }, /no-images\.json: top level: "annotations" must be an array/],
+    [{ images: [{ id: 1 }], annotations: [{ image_id: 1, caption: null }] }, /no-images\.json: annotations\[0\]: "caption" must be a string \(got null\)/],
+  ];
+  for (const [value, message] of cases) assert.throws(() => evaluateFiles(writeTmp("no-images.json", value), results), message);
+});
+
+test("validation scores (training, notebook 3): the model's <unk> is one token, as officially", () => {
+  const refs = { images: [{ id: 1, file_name: "1.jpg", width: 8, height: 8 }], annotations: [{ id: 1, image_id: 1, caption: "A dog on a couch." }] };
+  const index = parseCaptions(JSON.stringify(refs), "val.json", "images");
+  const caption = { caption: "a <unk> on a couch", tokens: [], logProb: 0 };
+  const { scores } = scoreCaptions({ split: "val", index }, new Map([[1, caption]]));
+  // 5 candidate tokens, 4 of them in the reference of 5: BLEU-1 is 4/5 (as -lrb- unk -rrb- it would be 4/7).
+  assertClose(scores!.Bleu_1, 0.8, "Bleu_1", 1e-9);
 });

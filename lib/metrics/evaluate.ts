@@ -2,21 +2,21 @@
  * The COCO caption evaluation end to end: a results file against reference captions.
  *
  * Mirrors pycocoevalcap's COCOEvalCap.evaluate(): only the images that have a result are
- * scored; references and results are tokenised with the PTB tokenizer; then BLEU-1..4,
- * ROUGE-L and CIDEr-D are computed and reported under the official key names. METEOR and
- * SPICE (Java tools) are not computed.
+ * scored; references and results are tokenised with the official PTB tokenizer
+ * (ptb-tokenize.ts), each side in one run and in the official order (the reference file's
+ * images); then BLEU-1..4, ROUGE-L and CIDEr-D are computed and reported under the official
+ * key names. METEOR and SPICE (Java tools) are not computed.
  *
  * Results format (what training and `npm run caption -- --results` write):
  *   [{ "image_id": 42, "caption": "a dog on a couch" }, ...]   one entry per image.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { readJson } from "../json-file";
-import { type CocoCaptionIndex, parseCaptions } from "../coco";
+import { type CocoCaptionIndex } from "../coco";
 import { bleu } from "./bleu";
 import { type Candidates, type References } from "./captions";
 import { ciderD } from "./cider";
-import { ptbTokenize } from "./ptb-tokenize";
+import { ptbTokenizeCaptions } from "./ptb-tokenize";
+import { readReferenceCaptions } from "./references";
 import { rouge } from "./rouge";
 
 /** The official metric names, in the order the COCO evaluation prints them. */
@@ -104,41 +104,42 @@ export function referenceCaptions(index: CocoCaptionIndex): Map<string, string[]
 }
 
 /**
- * Scores results against raw reference captions: only the images with a result are
- * scored, and a result for an image without references is an error. Both sides are
- * tokenised with the PTB tokenizer first.
+ * Scores results against raw reference captions (image id → captions, in the reference
+ * file's image order): only the images with a result are scored, and a result for an image
+ * without references is an error. Both sides are tokenised first, as pycocoevalcap does it:
+ * all references in one run, all results in another, image by image in the references'
+ * order (the tokenizer looks across a line break, so the order can matter).
  */
 export function evaluateResults(
   references: ReadonlyMap<string, readonly string[]>,
   results: readonly CocoResult[],
   names: { results: string; refs: string } = { results: "results", refs: "references" },
 ): Evaluation {
-  const refs = new Map<string, string[]>();
-  const candidates = new Map<string, string>();
+  const captionOf = new Map<string, string>();
   results.forEach((result, i) => {
     const key = String(result.image_id);
-    const imageRefs = references.get(key);
-    if (imageRefs === undefined) {
+    if (!references.has(key)) {
       throw new Error(`${names.results}: entry ${i}: image_id ${key} has no reference captions in ${names.refs}`);
     }
-    refs.set(key, imageRefs.map(ptbTokenize));
-    candidates.set(key, ptbTokenize(result.caption));
+    captionOf.set(key, result.caption);
   });
-  return scoreTokenized(refs, candidates);
-}
-
-/** Reads a text file, naming the file when it cannot. */
-function readText(file: string): string {
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch (error) {
-    throw new Error(`${file}: cannot read: ${(error as Error).message}`);
+  const ids = [...references.keys()].filter((id) => captionOf.has(id));
+  const refTokens = ptbTokenizeCaptions(ids.flatMap((id) => references.get(id)!));
+  const candidateTokens = ptbTokenizeCaptions(ids.map((id) => captionOf.get(id)!));
+  const refs = new Map<string, string[]>();
+  let next = 0;
+  for (const id of ids) {
+    const count = references.get(id)!.length;
+    refs.set(id, refTokens.slice(next, next + count));
+    next += count;
   }
+  const candidates = new Map(ids.map((id, i) => [id, candidateTokens[i]]));
+  return scoreTokenized(refs, candidates);
 }
 
 /** `npm run eval` in one call: a COCO captions file and a results file → scores. */
 export function evaluateFiles(refsFile: string, resultsFile: string): Evaluation {
-  const references = referenceCaptions(parseCaptions(readText(refsFile), refsFile, path.dirname(refsFile)));
+  const references = readReferenceCaptions(refsFile);
   const results = parseResults(readJson(resultsFile), resultsFile);
   return evaluateResults(references, results, { results: resultsFile, refs: refsFile });
 }

@@ -1,43 +1,50 @@
 /**
- * The caption tokenizer of the COCO evaluation, in JavaScript.
+ * The official COCO caption evaluation's tokenizer, in TypeScript (not the tokenizer that
+ * builds the vocabulary: that one is NLTK's, in lib/tokenizer.ts).
  *
- * pycocoevalcap (tokenizer/ptbtokenizer.py) writes all captions, one per line, to a file
- * and runs Stanford CoreNLP 3.4.1's PTBTokenizer on it (`-preserveLines -lowerCase`),
- * then drops the tokens in PUNCTUATION and joins the rest with single spaces. Metrics are
- * only comparable with published numbers if captions are tokenised the same way, so this
- * module emulates that lexer (PTBLexer.flex) for the text that captions contain:
+ * pycocoevalcap (tokenizer/ptbtokenizer.py) turns each caption's "\n" into a space, joins
+ * all the captions with "\n" into one file, and runs Stanford CoreNLP 3.4.1's PTBTokenizer
+ * on it (`-preserveLines -lowerCase`): one output line per caption, tokens separated by
+ * spaces, lower-cased after lexing. It then drops the tokens in PUNCTUATION:
  *
  *   "A dog's toy, isn't it?"  →  "a dog 's toy is n't it"
  *
- * How it works: like the JFlex lexer it ports, it scans left to right; at each position
- * every rule is tried and the longest match wins (a rule's trailing context counts toward
- * its length), ties going to the earlier rule. Each rule says what token(s) it emits.
- * Tokens are then lower-cased (after the rules, as the Java tool does) and filtered.
- *
- * Where it follows the Java tool, including its quirks:
+ * Scores are only comparable with published ones if captions are tokenised exactly so.
+ * This module ports that lexer (PTBLexer.flex) and gives the official tokens for every one
+ * of 16,055 captions (../shared/fixtures/ptb-tokenizer-fixture.json: Flickr8k and COCO
+ * captions, a model's outputs, hard cases). What 3.4.1 does, quirks included:
  * - clitics split off: "dog's" → "dog 's", "don't" → "do n't", "can't" → "ca n't",
- *   "cannot" → "can not", "they're" → "they 're"; "o'clock", "y'all"-style words kept whole;
- * - hyphenated words and "and/or" stay one token (the slash escaped: "and\/or");
+ *   "cannot" → "can not"; "o'clock", "rock 'n' roll" stay whole;
+ * - no Americanisation ("grey", "colour" stay) and no escaping ("1/2", "and/or" stay);
+ * - letters joined by a period, "!" or "?" are one word: "fork.A" → "fork.a";
+ * - SGML-like tags stay whole: "<unk>", "<start>" (a lone "<" or ">" is a token of its own);
  * - numbers keep their separators ("1,000", "3.5", "5:30"); "$5" → "$ 5"; "5%" → "5 %";
- * - known abbreviations keep their period ("st.", "mr.", "u.s.", "a.m.", "etc.", and any
- *   single letter + "."), so a sentence-final "no." survives as a token;
- * - British spellings are Americanized ("grey" → "gray", "colour" → "color"; americanize.ts);
- * - brackets become -LRB- / -RRB- / -LCB- / -RCB-, and since the tool lower-cases *before*
- *   pycocoevalcap filters punctuation, they arrive as "-lrb-" etc. and are NOT dropped;
- * - "?!" and "!!" are single tokens not in the filter list, so they survive; so do "&", "%",
- *   "$", "#", "+", "=", "@", "*" (escaped "\*") and "/" (escaped "\/").
+ *   "23 3/4" is one token, its space made a non-breaking one;
+ * - abbreviations keep their period ("st.", "mr.", "u.s.", "etc.", "e.g."; any single letter:
+ *   "I. M. Pei" → "i. m. pei"), except a single letter that ends a sentence: one followed
+ *   by a line break or spaces and a typical sentence opening ("A ", "The ", ...) loses it.
+ *   That look-ahead crosses into the next caption, which is why captions are tokenised
+ *   together (ptbTokenizeCaptions), as the official tool does;
+ * - brackets become -LRB- -RRB- -LSB- -RSB- -LCB- -RCB-; the tool lower-cases them *before*
+ *   pycocoevalcap filters punctuation, so they arrive as "-lrb-" etc. and are NOT dropped;
+ * - "?!" is one token, not in the filter list, so it survives; so do "&", "%", "$", "#",
+ *   "+", "=", "@", "*", "/"; "c++", "c#", "#hashtag", "@user" and e-mail addresses and
+ *   URLs are single tokens; characters it does not know (emoji) are deleted.
  *
- * Where it can differ from the Java tool (rare in captions):
- * - newline-like characters other than "\n" (\r, U+2028, U+0085 ...) are plain spaces
- *   here; in the original they start a new output line and misalign every later caption;
- * - not emulated: SGML tags, HTML entities other than &amp; &apos; &quot; &lt; &gt;,
- *   phone numbers, the rule that ends a sentence after an acronym followed by a
- *   capitalised pronoun, the untokenizable-character warning; Unicode classes are
- *   approximated with \p{L} / \p{Nd}, and the symbol class is a subset of the original's;
- * - the lexer rules were ported from the CoreNLP 3.x source, not checked token by token
- *   against the 3.4.1 jar (which cannot be fetched here).
+ * Where it can differ from the Java tool:
+ * - the 3.4.1 source itself was not at hand: the rules follow PTBLexer.flex as CoreNLP had
+ *   it in the releases around 3.4.1, corrected where the official output shows otherwise
+ *   (Americanising, escaping, "fork.A", tags, square brackets, the sentence-final letter).
+ *   Rules that no fixture caption exercises (URLs, phone numbers, currency signs, rare
+ *   symbols) are ported from those sources but not verified;
+ * - other line breaks inside a caption (\r, U+2028, \v, \f) are spaces here; the Java tool
+ *   starts a new output line on them and so misaligns every later caption;
+ * - Java's letter and digit classes are approximated with \p{L}, \p{M} and \p{Nd}.
+ *
+ * How the lexer works: like the JFlex scanner it ports, it scans left to right; at each
+ * position every rule is tried and the longest match wins (a rule's trailing context counts
+ * toward its length), ties going to the earlier rule. Each rule says what token(s) it emits.
  */
-import { americanize } from "./americanize";
 
 /**
  * The tokens pycocoevalcap removes after tokenisation. It compares them with tokens the
@@ -52,12 +59,10 @@ export const PUNCTUATION: ReadonlySet<string> = new Set([
 interface Rule {
   /** Sticky pattern matched at the current position. */
   match: RegExp;
-  /** Sticky pattern that must follow the match; consumed later, but counted in the match length. */
+  /** Sticky pattern that must follow the match; not consumed, but counted in the match length. */
   context?: RegExp;
-  /** Tokens for the matched text ([] drops it). */
+  /** The tokens for the matched text. */
   emit: (text: string) => string[];
-  /** Characters actually consumed (default: the whole match); the rest is scanned again. */
-  consume?: (text: string) => number;
 }
 
 /** A caseless literal, as JFlex's %caseless treats literals (but not character classes). */
@@ -67,23 +72,50 @@ function ci(literal: string): string {
     .join("");
 }
 
-/** Caseless alternation of literals, e.g. abbreviation lists. */
+/** Caseless alternation of space-separated literals. */
 function ciAny(literals: string): string {
   return literals.split(" ").map(ci).join("|");
 }
 
-// Character classes and macros of PTBLexer.flex.
+/** Applies %caseless to the letters of a pattern outside character classes ("[M]iss": "M" stays as is). */
+function caseless(pattern: string): string {
+  let out = "";
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === "\\") {
+      out += c + pattern[++i];
+    } else if (c === "[" || c === "]") {
+      inClass = c === "[";
+      out += c;
+    } else {
+      out += !inClass && /[a-z]/i.test(c) ? `[${c.toLowerCase()}${c.toUpperCase()}]` : c;
+    }
+  }
+  return out;
+}
+
+// ---- Character classes and macros of PTBLexer.flex ----
+
 const LETTER = "\\p{L}";
 const DIGIT = "\\p{Nd}";
+/** Spaces (not line breaks) and, for the look-aheads that accept them, line breaks. */
+const SPACE = "[ \\t\\u00A0\\u2000-\\u200A\\u3000]";
+const SPACENL = "[ \\t\\u00A0\\u2000-\\u200A\\u3000\\n]";
+const SGML = "<\\/?[A-Za-z!?][^>\\r\\n]*>";
+/** A sentence end after an abbreviation: space or line break, then another, a capital or a tag. */
+const SENTEND = `${SPACENL}(?:${SPACENL}|[A-Z]|${SGML})`;
 const APOS = "(?:['\\u0092\\u2019]|&apos;)";
 const APOS_ETC = "(?:['\\u0091\\u0092\\u2018\\u2019\\u201B]|&apos;)";
-const WORD = "[\\p{L}\\p{M}\\u00AD]+";
+/** A letter of a word: also combining marks, the soft hyphen and HTML-escaped accented vowels. */
+const WORD_CHAR = `(?:[\\p{L}\\p{M}\\u00AD]|&[aeiouAEIOU](?:${ciAny("acute grave uml")});)`;
+/** Letters, possibly joined by ".", "!" or "?" ("fork.A" is one word in 3.4.1). */
+const WORD = `${WORD_CHAR}+(?:[.!?]${WORD_CHAR}+)*`;
 const REDAUX = `${APOS}(?:[msdMSD]|${ciAny("re ve ll")})`;
 const SWORD = "[A-Za-z\\u00AD]*[A-MO-Za-mo-z]\\u00AD*"; // a word that can take n't (not ending in n)
 const SREDAUX = `[nN]${APOS_ETC}[tT]`;
-const SPACE = "[ \\t\\u00A0\\u2000-\\u200A\\u3000]";
 const HYPHEN = "[-_\\u058A\\u2010\\u2011]";
-const INSENTP = "[,;:]";
+const INSENTP = "[,;:\\u3001]";
 const NUM = `(?:${DIGIT}*(?:[.:,\\u00AD\\u066B\\u066C]${DIGIT}+)+|${DIGIT}+)`;
 const ACRO =
   `(?:${ci("U.S.-")}(?:${ciAny("U.K U.S.S.R")})|(?:${ciAny("Canada Sino Korean EU Japan non")})-${ci("U.S")}|` +
@@ -113,7 +145,19 @@ const LIKELYURL =
   `(?:(?:${ci("www.")}(?:[^ \\t\\n\\f\\r"<>|.!?(){},]+\\.)+[a-zA-Z]{2,4})|` +
   `(?:(?:[^ \\t\\n\\f\\r"\`'<>|.!?(){},-_$]+\\.)+(?:${ciAny("com net org edu")})))` +
   `(?:\\/[^ \\t\\n\\f\\r"<>|()]+${URL_END})?`;
-const EMAIL = "[a-zA-Z0-9][^ \\t\\n\\f\\r\"<>|()\\u00A0]*@(?:[^ \\t\\n\\f\\r\"<>|().\\u00A0]+\\.)+[a-zA-Z]{2,4}";
+const EMAIL = '[a-zA-Z0-9][^ \\t\\n\\f\\r"<>|()\\u00A0]*@(?:[^ \\t\\n\\f\\r"<>|().\\u00A0]+\\.)*[^ \\t\\n\\f\\r"<>|().\\u00A0]+';
+/** Phone numbers: "(650) 723-2300", "+44 20 7946 0958", "650.723.2300". */
+const PHONE =
+  "(?:\\([0-9]{2,3}\\)[ \\u00A0]?|(?:\\+\\+?)?(?:[0-9]{2,4}[\\- \\u00A0])?[0-9]{2,4}[\\- \\u00A0])[0-9]{3,4}[\\- \\u00A0]?[0-9]{3,5}|" +
+  "(?:(?:\\+\\+?)?[0-9]{2,4}\\.)?[0-9]{2,4}\\.[0-9]{3,4}\\.[0-9]{3,5}";
+const TWITTER = `@[a-zA-Z_][a-zA-Z_0-9]*|#${WORD}`;
+
+/** Symbols that stand alone: "+", "%", "&", "°", "×", "→", "∀" ... */
+const MISC_SYMBOL =
+  "[+%&~\\^|\\\\\\u00A6-\\u00A9\\u00AC\\u00AE-\\u00BA\\u00D7\\u00F7\\u0387\\u05BE\\u05C0\\u05C3\\u05C6\\u05F3\\u05F4" +
+  "\\u0600-\\u0603\\u0606-\\u060A\\u060C\\u0614\\u061B\\u061E\\u066A\\u066D\\u0703-\\u070D\\u07F6-\\u07F8\\u0964\\u0965" +
+  "\\u0E4F\\u1FBD\\u2016\\u2017\\u2020-\\u2023\\u2030-\\u2038\\u203B\\u203E-\\u2042\\u2044\\u207A-\\u207F\\u208A-\\u208E" +
+  "\\u2100-\\u214F\\u2190-\\u21FF\\u2200-\\u2BFF\\u3012\\u30FB\\uFF01-\\uFF0F\\uFF1A-\\uFF20\\uFF3B-\\uFF40\\uFF5B-\\uFF65]";
 
 // Abbreviations (PTBLexer's lists, induced from the 1987 WSJ). A capital in [] is case-sensitive.
 const AB_STATE =
@@ -122,44 +166,30 @@ const AB_STATE =
 const AB_TITLE =
   "Mr|Mrs|Ms|[M]iss|Drs?|Profs?|Sens?|Reps?|Attys?|Lt|Col|Gen|Messrs|Govs?|Adm|Rev|Maj|Sgt|Cpl|Pvt|Mt|Capt|" +
   "Ste?|Ave|Pres|Lieut|Hon|Brig|Co?mdr|Pfc|Spc|Supts?|Det";
+/** Usually followed by a lower-case word. */
 const ABBREV1_WORDS =
   "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Mon|Tue|Tues|Wed|Thu|Thurs|Fri|" +
   `${AB_STATE}|Inc|Cos?|Corp|Pp?tys?|Ltd|Plc|Bancorp|Dept|Bhd|Assn|Univ|Intl|Sys|Nos?|Prop|Ph|tel|est|ext|sq|ft|` +
   "Jr|Sr|Bros|(?:Ed|Ph)\\.D|Blvd|Rd|Esq|etc|al|seq";
+/** Usually followed by a capitalised word (a name). */
 const ABBREV4_WORDS = `${ACRO}|[A-Za-z]|${AB_TITLE}|vs|Alex|Wm|Jos|Cie|a\\.k\\.a|cf|TREAS|Invt|Elec|Natl|M[ft]g`;
-
-/** Applies %caseless to the letters of a pattern outside character classes. */
-function caseless(pattern: string): string {
-  let out = "";
-  let inClass = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === "\\") {
-      out += c + pattern[++i];
-    } else if (c === "[") {
-      inClass = true;
-      out += c;
-    } else if (c === "]") {
-      inClass = false;
-      out += c;
-    } else {
-      out += !inClass && /[a-z]/i.test(c) ? `[${c.toLowerCase()}${c.toUpperCase()}]` : c;
-    }
-  }
-  return out;
-}
-
 const ABBREV1 = `(?:${caseless(ABBREV1_WORDS)})\\.`;
 const ABBREV2 = `(?:${caseless(ABBREV4_WORDS)})\\.`;
-/** A sentence end after an abbreviation: space, then space, a capital, or the end of the caption. */
-const SENTEND = `(?:${SPACE}(?:${SPACE}|[A-Z]|$)|$)`;
+/**
+ * The words after which an acronym's period is taken to end a sentence (case-sensitive
+ * first letter, then a space).
+ */
+const SENTENCE_OPENERS = caseless(
+  "[A]bout|[A]ccording|[A]dditionally|[A]fter|[A]n|[A]|[A]s|[A]t|[B]ut|[E]arlier|[H]e|[H]er|[H]ere|[H]owever|" +
+    "[I]f|[I]n|[I]t|[L]ast|[M]any|[M]ore|[M]r\\.|[M]s\\.|[N]ow|[O]nce|[O]ne|[O]ther|[O]ur|[S]he|[S]ince|[S]o|" +
+    "[S]ome|[S]uch|[T]hat|[T]he|[T]hen|[T]here|[T]hese|[T]hey|[T]his|[W]e|[W]hen|[W]hile|[W]hat|[Y]et|[Y]ou",
+);
 
-/** Backslash-escapes `char` where not already escaped, as PTB3 does for "/" and "*". */
-function delimit(text: string, char: string): string {
-  return text.replace(new RegExp(`(^|[^\\\\])(\\${char}+)`, "g"), (_, before: string, run: string) =>
-    before + run.replace(new RegExp(`\\${char}`, "g"), `\\${char}`),
-  );
-}
+// ---- What the rules emit ----
+
+const removeSoftHyphens = (text: string): string => text.replace(/\u00AD/g, "") || "-";
+const normalizeAmp = (text: string): string => text.replace(/&amp;/gi, "&");
+const nonBreakingSpaces = (text: string): string => text.replace(/ /g, "\u00A0");
 
 /** PTB3 ("LaTeX") quotes: ` `` for opening quotes, ' '' for closing ones. */
 function latexQuotes(text: string, probablyLeft: boolean): string {
@@ -173,18 +203,23 @@ function latexQuotes(text: string, probablyLeft: boolean): string {
     .replace(/[\u0094\u201D\u00BB]/g, "''");
 }
 
-const removeSoftHyphens = (text: string): string => text.replace(/\u00AD/g, "");
-const normalizeAmp = (text: string): string => text.replace(/&amp;/gi, "&");
-const always = (token: string) => (): string[] => [token];
+/** Composed fractions the Java tool spells out (its line for "⅔" maps "⅓" again, so "⅔" stays). */
+const FRACTIONS: Record<string, string> = { "¼": "1/4", "½": "1/2", "¾": "3/4", "⅓": "1/3" };
+
+/**
+ * An acronym or single letter with its period before a sentence opener: the period ends
+ * the sentence. A single letter gives it up ("S." → "S", "."); a longer acronym keeps it
+ * and the period is returned again ("U.S." → "U.S.", ".").
+ */
+const sentenceFinalAcronym = (text: string): string[] => (text.length === 2 ? [text[0], "."] : [text, "."]);
+
 const same = (text: string): string[] => [text];
-const word = (text: string): string[] => [americanize(removeSoftHyphens(text))];
+const always = (token: string) => (): string[] => [token];
+const word = (text: string): string[] => [removeSoftHyphens(text)];
 const quote = (probablyLeft: boolean) => (text: string): string[] => [latexQuotes(text, probablyLeft)];
 
-/** Composed fractions the Java tool spells out (its line for "⅔" maps "⅓" again, so "⅔" stays). */
-const FRACTIONS: Record<string, string> = { "¼": "1\\/4", "½": "1\\/2", "¾": "3\\/4", "⅓": "1\\/3" };
-
-/** [pattern, trailing context or "", emit, consume?] */
-type RuleRow = [string, string, Rule["emit"], Rule["consume"]?];
+/** [pattern, trailing context or "", emit] */
+type RuleRow = [string, string, Rule["emit"]];
 
 /**
  * The rules in PTBLexer.flex's order (ties go to the earlier rule). A JavaScript
@@ -192,56 +227,66 @@ type RuleRow = [string, string, Rule["emit"], Rule["consume"]?];
  * alternatives that can overlap are ordered longest-first or split into rules of their own.
  */
 const RULE_TABLE: RuleRow[] = [
-  [ci("cannot"), "", (t) => [t.slice(0, 3)], () => 3],
+  [ci("can"), ci("not"), same], // "cannot" → "can", then "not" is lexed again
+  [SGML, "", (t) => [nonBreakingSpaces(t)]],
   ["&(?:MD|mdash|ndash);|[\\u0096\\u0097\\u2013\\u2014\\u2015]", "", always("--")],
   [ci("&amp;"), "", always("&")],
+  ["&(?:HT|TL|UR|LR|QC|QL|QR|odq|cdq|#[0-9]+);", "", same],
   [WORD, REDAUX, word],
-  [SWORD, SREDAUX, (t) => [removeSoftHyphens(t)]],
+  [SWORD, SREDAUX, word],
   [WORD, "", word],
   ...APOWORDS.map((apoword): RuleRow => [apoword, "", same]),
   [`[yY]${APOS}`, LETTER, same],
-  [FULLURL, "", (t) => [delimit(delimit(t, "/"), "*")]],
-  [LIKELYURL, "", (t) => [delimit(delimit(t, "/"), "*")]],
+  [FULLURL, "", same],
+  [LIKELYURL, "", same],
   [EMAIL, "", same],
+  [TWITTER, "", same],
   [REDAUX, "[^A-Za-z]", quote(false)],
   [SREDAUX, "", quote(false)],
-  [`${DIGIT}{1,2}[\\-\\/]${DIGIT}{1,2}[\\-\\/]${DIGIT}{2,4}`, "", (t) => [delimit(t, "/")]],
-  [`[\\-+]?${NUM}`, "", (t) => [removeSoftHyphens(t)]],
-  [`(?:${DIGIT}{1,4}[- \\u00A0])?${DIGIT}{1,4}(?:\\\\?\\/|\\u2044)${DIGIT}{1,4}`, "", (t) => [delimit(t, "/").replace(/ /g, "\u00A0")]],
+  [`${DIGIT}{1,2}[\\-\\/]${DIGIT}{1,2}[\\-\\/]${DIGIT}{2,4}`, "", same],
+  [`[\\-+]?${NUM}`, "", word],
+  ["[\\u207A\\u207B\\u208A\\u208B]?(?:[\\u2070\\u00B9\\u00B2\\u00B3\\u2074-\\u2079]+|[\\u2080-\\u2089]+)", "", same],
+  [`(?:${DIGIT}{1,4}[- \\u00A0])?${DIGIT}{1,4}(?:\\\\?\\/|\\u2044)${DIGIT}{1,4}`, "", (t) => [nonBreakingSpaces(t)]],
   ["[\\u00BC-\\u00BE\\u2153-\\u215E]", "", (t) => [FRACTIONS[t] ?? t]],
   [`-(?:${ciAny("RRB LRB RCB LCB RSB LSB")})-|${ci("C.D.s")}|${ciAny("pro- anti- S&P-500 S&amp;P-500 S&Ls S&amp;Ls")}|` +
     `${ci("Cap")}${APOS}[nN]|[cC]${APOS}${ci("est")}`, "", (t) => [normalizeAmp(t)]],
-  [THING3, "", (t) => [delimit(t, "/")]],
+  [THING3, "", same],
   ["[A-Z]*\\$|#", "", same],
   ["[\\u00A2\\u00A3\\u00A4\\u00A5\\u0080\\u20A0\\u20AC\\u060B\\u0E3F\\u20A4\\uFFE0\\uFFE1\\uFFE5\\uFFE6]", "", (t) => [
     t.replace(/\u00A2/g, "cents").replace(/\u00A3/g, "#").replace(/[\u0080\u00A4\u20A0\u20AC]/g, "$"),
   ]],
-  // A sentence-final abbreviation keeps its period and the period is also returned alone.
-  [ABBREV1, SENTEND, same, (t) => t.length - 1],
+  // An acronym or single letter whose period ends a sentence ("... Ave S.\nA train ...").
+  [`[A-Za-z](?:\\.[A-Za-z])*\\.`, `${SPACENL}+(?:${SENTENCE_OPENERS})${SPACE}`, sentenceFinalAcronym],
+  // A sentence-final ABBREV1 keeps its period and the period is also returned alone.
+  [ABBREV1, SENTEND, (t) => [t, "."]],
   [ABBREV1, "", same],
   [ABBREV2, "", same],
   [caseless(ABBREV4_WORDS), SPACE, same],
-  [ACRO, `(?:\\s|$)`, same],
-  [`${APOS}[0-9][0-9]`, `(?:\\s|$)`, same],
-  [WORD + "\\.", INSENTP, (t) => [removeSoftHyphens(t)]],
+  [ACRO, SPACENL, same],
+  [`${APOS}[0-9][0-9]`, SPACENL, same],
+  [WORD + "\\.", INSENTP, word],
+  [PHONE, "", (t) => [nonBreakingSpaces(t).replace(/\(/g, "-LRB-").replace(/\)/g, "-RRB-")]],
   [`"|&quot;`, "[A-Za-z0-9$]", quote(true)],
   [`"|&quot;`, "", quote(false)],
-  ["\\+|[%&\\u2030\\u2031]|~|\\^|=", "", same],
-  ["\\||\\\\", "", () => []],
-  ["[<\\[]|&lt;|\\(", "", always("-LRB-")],
-  ["[>\\]]|&gt;|\\)", "", always("-RRB-")],
+  [`<|${ci("&lt;")}`, "", always("<")],
+  [`>|${ci("&gt;")}`, "", always(">")],
+  ["\\(", "", always("-LRB-")],
+  ["\\)", "", always("-RRB-")],
+  ["\\[", "", always("-LSB-")],
+  ["\\]", "", always("-RSB-")],
   ["\\{", "", always("-LCB-")],
   ["\\}", "", always("-RCB-")],
   ["-+", "", (t) => [t.length >= 3 && t.length <= 4 ? "--" : t]],
   ["\\.{3,5}|(?:\\.[ \\u00A0]){2,4}\\.|[\\u0085\\u2026]", "", always("...")],
   ["@+|#+|_+", "", same],
-  ["\\*+|(?:\\\\\\*){1,3}", "", (t) => [delimit(t, "*")]],
+  ["\\*+|(?:\\\\\\*){1,3}", "", same],
   [INSENTP, "", same],
   ["[?!]+", "", same],
-  ["[.¡¿\\u037E\\u0589\\u061F\\u06D4\\u0700-\\u0702\\u07FA]", "", same],
-  ["\\/", "", always("\\/")],
-  [HTHING + "\\.", INSENTP, (t) => [removeSoftHyphens(t)]],
-  [HTHING, "", (t) => [removeSoftHyphens(t)]],
+  ["[.¡¿\\u037E\\u0589\\u061F\\u06D4\\u0700-\\u0702\\u07FA\\u3002]", "", same],
+  ["=", "", same],
+  ["\\/", "", same],
+  [HTHING + "\\.", INSENTP, word],
+  [HTHING, "", word],
   [THING + "\\.", INSENTP, same],
   [THING, "", same],
   [THINGA + "\\.", INSENTP, (t) => [normalizeAmp(t)]],
@@ -249,21 +294,23 @@ const RULE_TABLE: RuleRow[] = [
   ["'", "[A-Za-z][^ \\t\\n\\r\\u00A0]", quote(true)],
   [REDAUX, "", quote(false)],
   [`''|[\`\\u2018\\u2019\\u201A\\u201B\\u201C\\u201D\\u0091-\\u0094\\u201E\\u201F\\u2039\\u203A\\u00AB\\u00BB]{1,2}|${APOS}`, "", quote(false)],
-  ["[\\u00A6-\\u00A9\\u00AC\\u00AE-\\u00BA\\u00D7\\u00F7\\u2020-\\u2023\\u2032-\\u2038\\u2044\\u2100-\\u214F" +
-    "\\u2190-\\u23FF\\u2600-\\u26FF\\uFF01-\\uFF0F\\uFF1A-\\uFF20\\uFF3B-\\uFF40\\uFF5B-\\uFF65]", "", same],
+  ["<<|>>", "", same],
+  [MISC_SYMBOL, "", same],
+  [ciAny("c++ c# f#"), "", same],
 ];
 
-const RULES: Rule[] = RULE_TABLE.map(([match, context, emit, consume]) => ({
+const RULES: Rule[] = RULE_TABLE.map(([match, context, emit]) => ({
   // The context is also a lookahead of the match, so that backtracking finds a split
   // where the context holds ("don't" → SWORD "do" + SREDAUX "n't").
   match: new RegExp(context ? `(?:${match})(?=${context})` : `(?:${match})`, "uy"),
   context: context ? new RegExp(context, "uy") : undefined,
   emit,
-  consume,
 }));
 
 /** A run of ASCII letters ending at a space or the end: a plain word under every rule. */
 const PLAIN_WORD = /[A-Za-z]+(?=\s|$)/y;
+/** What the lexer skips between tokens: spaces, and "&nbsp;". */
+const SKIPPED = /[ \t\u00A0\u2000-\u200A\u3000]|&nbsp;/y;
 
 /** Length of `re` matched at `at` in `text`, or -1. */
 function matchLength(re: RegExp, text: string, at: number): number {
@@ -272,57 +319,79 @@ function matchLength(re: RegExp, text: string, at: number): number {
   return m === null ? -1 : m[0].length;
 }
 
-/**
- * The raw tokens of PTBLexer for `text` (one caption), before lower-casing and before the
- * punctuation filter: e.g. "A (red) bus." → ["A", "-LRB-", "red", "-RRB-", "bus", "."].
- */
-export function ptbLex(text: string): string[] {
-  const tokens: string[] = [];
-  let at = 0;
-  while (at < text.length) {
-    const char = String.fromCodePoint(text.codePointAt(at)!);
-    if (/\s/.test(char)) {
-      at++;
-      continue;
+/** The longest match of any rule at `at` (ties to the earlier rule): its rule and text, or undefined. */
+function longestMatch(text: string, at: number): { rule: Rule; matched: string } | undefined {
+  let best: { rule: Rule; matched: string } | undefined;
+  let bestLength = 0;
+  for (const rule of RULES) {
+    const length = matchLength(rule.match, text, at);
+    if (length <= 0) continue;
+    const contextLength = rule.context ? matchLength(rule.context, text, at + length) : 0;
+    if (contextLength >= 0 && length + contextLength > bestLength) {
+      best = { rule, matched: text.slice(at, at + length) };
+      bestLength = length + contextLength;
     }
-    // Fast path for the common case; the general rules would give the same tokens.
-    const plain = matchLength(PLAIN_WORD, text, at);
-    if (plain > 0 && !/^cannot$/i.test(text.slice(at, at + plain))) {
-      tokens.push(americanize(text.slice(at, at + plain)));
-      at += plain;
-      continue;
-    }
-    let best: Rule | undefined;
-    let bestLength = 0;
-    let bestText = "";
-    for (const rule of RULES) {
-      const length = matchLength(rule.match, text, at);
-      if (length <= 0) continue;
-      const contextLength = rule.context ? matchLength(rule.context, text, at + length) : 0;
-      const total = length + contextLength;
-      if (contextLength >= 0 && total > bestLength) {
-        best = rule;
-        bestLength = total;
-        bestText = text.slice(at, at + length);
-      }
-    }
-    if (best === undefined) {
-      at += char.length; // untokenizable (e.g. emoji): deleted, as by default in Java
-      continue;
-    }
-    tokens.push(...best.emit(bestText));
-    at += best.consume ? best.consume(bestText) : bestText.length;
   }
-  return tokens;
+  return best;
 }
 
 /**
- * One caption as pycocoevalcap's PTBTokenizer returns it: PTB tokens, lower-cased,
- * punctuation removed, joined by single spaces. "A dog's toy." → "a dog 's toy".
+ * The raw tokens of PTBLexer for each line of `text`, before lower-casing and before the
+ * punctuation filter: "A (red) bus.\nOK" → [["A", "-LRB-", "red", "-RRB-", "bus", "."], ["OK"]].
  */
+export function ptbLex(text: string): string[][] {
+  const lines: string[][] = [[]];
+  let at = 0;
+  while (at < text.length) {
+    if (text[at] === "\n") {
+      lines.push([]);
+      at++;
+      continue;
+    }
+    const skipped = matchLength(SKIPPED, text, at);
+    if (skipped > 0) {
+      at += skipped;
+      continue;
+    }
+    const tokens = lines[lines.length - 1];
+    // Fast path for the common case; the rules would give the same token.
+    const plain = matchLength(PLAIN_WORD, text, at);
+    if (plain > 0 && !/^cannot$/i.test(text.slice(at, at + plain))) {
+      tokens.push(text.slice(at, at + plain));
+      at += plain;
+      continue;
+    }
+    const best = longestMatch(text, at);
+    if (best === undefined) {
+      at += String.fromCodePoint(text.codePointAt(at)!).length; // untokenizable (e.g. emoji): deleted, as in Java
+      continue;
+    }
+    tokens.push(...best.rule.emit(best.matched));
+    at += best.matched.length;
+  }
+  return lines;
+}
+
+/** Line breaks other than "\n" (which pycocoevalcap turns into a space itself): spaces here, see above. */
+const OTHER_LINE_BREAKS = /[\r\u000B\u000C\u2028\u2029]/g;
+
+/**
+ * Captions as pycocoevalcap's PTBTokenizer returns them, in one run as it does: PTB tokens,
+ * lower-cased, punctuation removed, joined by single spaces; one string per caption.
+ *
+ *     ptbTokenizeCaptions(["A dog's toy.", "Two cats"]) // ["a dog 's toy", "two cats"]
+ */
+export function ptbTokenizeCaptions(captions: readonly string[]): string[] {
+  const text = captions.map((caption) => caption.replace(/\n/g, " ").replace(OTHER_LINE_BREAKS, " ")).join("\n");
+  return ptbLex(text).map((tokens) =>
+    tokens
+      .map((token) => token.toLowerCase())
+      .filter((token) => !PUNCTUATION.has(token))
+      .join(" "),
+  );
+}
+
+/** One caption tokenised alone (as if it were the last line of the tool's input). "A dog's toy." → "a dog 's toy". */
 export function ptbTokenize(caption: string): string {
-  return ptbLex(caption.replace(/\n/g, " "))
-    .map((token) => token.toLowerCase())
-    .filter((token) => !PUNCTUATION.has(token))
-    .join(" ");
+  return ptbTokenizeCaptions([caption])[0];
 }
