@@ -108,3 +108,24 @@ function fileSizes(dir: string, prefix = ""): Record<string, number> {
   }
   return out;
 }
+
+/**
+ * Where a model's checkpoint is: a model folder's captioner/, or in a run folder its best
+ * checkpoint by val CIDEr (its latest when it has none), or a checkpoint folder itself.
+ */
+export function modelCheckpoint(where: string): string {
+  return isModelFolder(where) ? path.join(where, CAPTIONER) : resolveCheckpoint(where, "best");
+}
+
+/**
+ * A warning for a model that cannot describe photos: one trained on the synthetic scenes knows
+ * only coloured shapes, and calls any photo "a small orange triangle ...". Undefined otherwise.
+ */
+export function photoWarning(checkpointDir: string): string | undefined {
+  const { dataset } = readCheckpointMeta<{ dataset?: string }>(checkpointDir).config;
+  if (dataset !== "synthetic") return undefined;
+  return (
+    `note: ${checkpointDir} was trained on the synthetic scenes: it knows only coloured shapes and describes any photo as shapes. ` +
+    `For photos, use the captioner that ships in ${path.relative(process.cwd(), SHIPPED_MODEL) || SHIPPED_MODEL} (the default without --checkpoint).`
+  );
+}

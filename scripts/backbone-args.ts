@@ -3,6 +3,7 @@
  *
  *   --backbone NAME|DIR|URL   a preset (mobilenet_v1_0.75, ...) or a tfjs model folder / URL;
  *                             a folder named like a preset (…/mobilenet_v1_0.75_224) is that preset
+ *   --backbone-source DIR|URL where a preset's files are (a local copy)
  *   --backbone-name NAME      the name that labels its feature caches and checkpoints
  *   --backbone-format layers|graph
  *   --feature-layer NAME      layer (layers model) or node (graph model) to cut at
@@ -14,6 +15,7 @@ import { backboneSpecFrom, NORMALIZATIONS, type BackboneOptions, type BackboneSp
 
 export const BACKBONE_FLAGS = {
   backbone: { type: "string" },
+  "backbone-source": { type: "string" },
   "backbone-name": { type: "string" },
   "backbone-format": { type: "string" },
   "feature-layer": { type: "string" },
@@ -36,6 +38,7 @@ export function backboneFromFlags(values: Values, base?: BackboneSpec): Backbone
   }
   const opts: BackboneOptions = {
     backbone: values.backbone ?? base?.source ?? "",
+    source: values["backbone-source"],
     name: values["backbone-name"],
     format,
     featureLayer: values["feature-layer"],

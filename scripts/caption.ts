@@ -1,8 +1,10 @@
 /**
- * npm run caption -- --checkpoint DIR [--beam K] [--max-length N] [--json] [--results FILE] IMAGE_OR_FOLDER...
+ * npm run caption -- [--checkpoint DIR] [--beam K] [--max-length N] [--json] [--results FILE] IMAGE_OR_FOLDER...
  *
- * Captions image files with a trained model. DIR is a checkpoint folder or a run folder (its
- * latest checkpoint). A folder argument stands for the image files in it: every file whose
+ * Captions image files with a trained model: by default the captioner that ships with the
+ * project (models/flickr8k-mobilenet, offline). DIR is a model folder, a run folder (its best
+ * checkpoint by val CIDEr) or a checkpoint folder. A model trained on the synthetic scenes
+ * says, on stderr, that it only knows coloured shapes. A folder argument stands for the image files in it: every file whose
  * name ends as a format that sharp reads does (.jpg, .png, .webp, .gif, .tif, .avif, .svg ...;
  * see IMAGE_SUFFIXES), sorted by name, not recursive; what else is in the folder is named on
  * stderr as skipped. Prints one `file: caption` line per image, or with --json one JSON
@@ -20,12 +22,12 @@ import { parseArgs } from "node:util";
 import sharp from "sharp";
 import { initBackend } from "../lib/backend";
 import { Captioner, type CaptionOptions } from "../lib/captioner";
-import { resolveCheckpoint } from "../lib/checkpoint";
+import { modelCheckpoint, photoWarning, SHIPPED_MODEL } from "../lib/model-folder";
 import type { CocoResult } from "../lib/metrics/evaluate";
 import { ImageError } from "../lib/transforms";
 
 const USAGE =
-  "usage: npm run caption -- --checkpoint DIR [--beam K] [--max-length N] [--json] [--results FILE] IMAGE_OR_FOLDER...";
+  "usage: npm run caption -- [--checkpoint DIR] [--beam K] [--max-length N] [--json] [--results FILE] IMAGE_OR_FOLDER...";
 
 /**
  * The file name endings of every format that this build of sharp reads from a file, as
@@ -71,10 +73,12 @@ function parseCliArgs(argv: string[]): CliOptions | "help" {
     },
   });
   if (values.help) return "help";
-  if (values.checkpoint === undefined) throw new Error(`--checkpoint is required\n${USAGE}`);
+  if (values.checkpoint === undefined && !fs.existsSync(SHIPPED_MODEL)) {
+    throw new Error(`no --checkpoint given, and no shipped model at ${SHIPPED_MODEL}\n${USAGE}`);
+  }
   if (positionals.length === 0) throw new Error(`no images given\n${USAGE}`);
   return {
-    checkpoint: values.checkpoint,
+    checkpoint: values.checkpoint ?? SHIPPED_MODEL,
     inputs: positionals,
     json: values.json,
     results: values.results,
@@ -163,10 +167,12 @@ export async function main(argv: string[], io: Output = CONSOLE): Promise<number
   skipped.forEach((line) => io.err(line));
   problems.forEach((p) => io.err(p));
   const ids = options.results !== undefined ? imageIds(files) : undefined;
-  const checkpoint = resolveCheckpoint(options.checkpoint); // a wrong folder fails before the backend starts
+  const checkpoint = modelCheckpoint(options.checkpoint); // a wrong folder fails before the backend starts
+  const warning = photoWarning(checkpoint);
+  if (warning) io.err(warning);
 
   await initBackend({ log: io.err });
-  const model = await Captioner.load(checkpoint);
+  const model = await Captioner.load(options.checkpoint, undefined, "best");
   const results: CocoResult[] = [];
   let failed = problems.length;
   try {

@@ -5,7 +5,7 @@
  *   npm run features -- --data coco --split train               # data/cocoapi, the COCO preset's MobileNet V2
  *   npm run features -- --data flickr8k --data-root ../flickr8k --backbone ../models/mobilenet_v1_0.75_224
  *   npm run features -- --images DIR --out DIR --backbone mobilenet_v1_0.25
- *   npm run features -- --bench 200 --backbone /models/mobilenet_v1_0.25_224/imagenet --backbone-format graph ...
+ *   npm run features -- --bench 200 --backbone mobilenet_v1_0.25_graph --backbone-source /models/mobilenet_v1_0.25_224/imagenet
  *
  * A split's cache is the one training reads (`<featureDir>/<backbone name>/<split>`, the
  * preset's featureDir), made with the same transform, so training never extracts it again.
@@ -43,7 +43,7 @@ const USAGE = `Usage: npm run features -- [options]
   --images DIR           instead of --data/--split: every image in DIR (id = the file name's last number)
   --limit N              only the first N images
   --backbone NAME|DIR    a preset backbone or a model folder/URL (default: the dataset preset's);
-                         --backbone-name, --backbone-format, --feature-layer, --input-size, --resize,
+                         --backbone-source, --backbone-name, --backbone-format, --feature-layer, --input-size, --resize,
                          --normalization describe any other model (scripts/backbone-args.ts)
   --cache-root DIR       downloaded models (default ${DEFAULT_MODEL_CACHE})
   --out DIR              the feature cache (default: the one training reads,

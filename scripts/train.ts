@@ -27,7 +27,7 @@ with, whatever the preset, and ends as if it had never stopped. A setting given 
 --config) is an override, checked against this table (lib/resume-config.ts, RESUME_RULES); a
 refused one fails without touching the run. A value equal to the run's own is no change.
 
---backbone takes a preset (${Object.keys(BACKBONES).join(", ")}) or a tfjs
+--backbone takes a preset (${Object.keys(BACKBONES).join(", ")}, with --backbone-source DIR for a local copy) or a tfjs
 model folder; --backbone-name, --backbone-format, --feature-layer, --input-size, --resize and
 --normalization describe any other model (scripts/backbone-args.ts).`;
 

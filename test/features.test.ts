@@ -205,7 +205,7 @@ test("the command line: killed (SIGKILL) mid-way, run again, gives the features 
   await extractFeatures({ dir: reference, backbone: model, transform: transformFor(model), images });
 
   const out = path.join(tmpDir(), "cache");
-  const args = ["--images", folder, "--backbone", "mobilenet_v1_025_graph", "--source", GRAPH_MODEL, "--out", out, "--batch", "2", "--no-progress", "--json"];
+  const args = ["--images", folder, "--backbone", "mobilenet_v1_0.25_graph", "--backbone-source", GRAPH_MODEL, "--out", out, "--batch", "2", "--no-progress", "--json"];
   let rowsAtKill = -1;
   const killed = await runCli(args, (rows, kill) => {
     if (rows >= 2 && rowsAtKill < 0) {

@@ -165,6 +165,8 @@ export const BACKBONES: Record<string, BackboneSpec> = {
 export interface BackboneOptions {
   /** A key of BACKBONES, or a local folder (or model.json) / URL of a tfjs model. */
   backbone: string;
+  /** Where a preset's files are, when not at its official URL (a local copy). */
+  source?: string;
   name?: string;
   format?: "layers" | "graph";
   featureLayer?: string;
@@ -185,6 +187,7 @@ export function backboneSpecFrom(opts: BackboneOptions, base?: BackboneSpec): Ba
   const fromFolder = preset ? undefined : opts.backbone;
   const known = preset ?? presetNamed(fromFolder!) ?? (base && base.source === opts.backbone ? base : undefined);
   const spec: Partial<BackboneSpec> = { ...known, ...(fromFolder ? { source: fromFolder } : {}) };
+  if (opts.source) spec.source = opts.source;
   if (opts.name) spec.name = opts.name;
   if (opts.format) spec.format = opts.format;
   if (opts.featureLayer) spec.featureLayer = opts.featureLayer;
