@@ -2,6 +2,7 @@
  * Speed of the decoder (a training step and captioning) and of the synthetic default's whole step.
  *
  *   npm run bench -- [--json] [--backend wasm|cpu|node|node-gpu] [--repeats N] [--no-torch] [--no-synthetic] [--no-caption]
+ *                    [--no-features] [--backbone-dir DIR]
  *
  * Prints one line per figure (one JSON object per line with --json):
  *
@@ -28,12 +29,22 @@
  *   and `speedup_from_kernels` their ratio.
  * - `caption`: greedy and beam-3 captioning of a batch of images, ms per image. The weights are
  *   untrained, so captions rarely end early: close to the worst case of `maxLength` steps.
+ * - `features`: a frozen backbone's forward pass (MobileNet V1 0.75 from --backbone-dir, default
+ *   ../shared/models/mobilenet_v1_0.75_224), batches of 32 224x224 images, images per second:
+ *   `images_per_second` with batch norm folded into fused convolutions (what the project runs,
+ *   lib/model/folded-cnn.ts), `layers_model_images_per_second` as the tfjs layers model runs it,
+ *   interleaved in the same process, and their ratio `speedup_from_folding`; with PyTorch, the
+ *   same architecture on one thread (scripts/bench_torch_mobilenet.py). The CNN alone: decoding
+ *   JPEGs runs on sharp's own threads beside it.
  */
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
+import * as fs from "node:fs";
 import { BACKEND_KINDS, BackendKind, initBackend } from "../lib/backend";
+import { foldLayersModel } from "../lib/model/folded-cnn";
+import { fileSystemHandler } from "../lib/model/model-cache";
 import { SYNTHETIC_CONFIG } from "../lib/config";
 import { DecoderRNN } from "../lib/model/decoder";
 import { EncoderCNN } from "../lib/model/encoder";
@@ -44,7 +55,7 @@ import { maskedCrossEntropy } from "../lib/model/loss";
 import { clipByGlobalNorm, trainStep } from "../lib/model/train-step";
 import { beamSearchCaptions, greedyCaptions } from "../lib/sample";
 
-const USAGE = "usage: npm run bench -- [--json] [--backend KIND] [--repeats N] [--no-torch] [--no-synthetic] [--no-caption]";
+const USAGE = "usage: npm run bench -- [--json] [--backend KIND] [--repeats N] [--no-torch] [--no-synthetic] [--no-caption] [--no-features] [--backbone-dir DIR]";
 
 /** The original's configuration (Show and Tell as trained in the PyTorch tutorial it follows). */
 const CONFIG = { batch: 32, length: 13, vocab: 8900, embed: 512, hidden: 512 };
@@ -349,6 +360,51 @@ function benchCaption(backend: string, repeats: number): Record<string, unknown>
   };
 }
 
+const FEATURE_BATCH = 32;
+const DEFAULT_BACKBONE_DIR = path.resolve(__dirname, "../../shared/models/mobilenet_v1_0.75_224");
+
+/** The `features` figures: the backbone folded and as a layers model, interleaved; PyTorch's when it is there. */
+async function benchFeatures(backend: string, repeats: number, dir: string, torch: boolean): Promise<Record<string, unknown>> {
+  if (!fs.existsSync(path.join(dir, "model.json"))) return { name: "features", skipped: `${dir}/model.json not found (--backbone-dir)` };
+  const model = await tf.loadLayersModel(fileSystemHandler(dir));
+  const layer = "global_average_pooling2d_1";
+  const cut = tf.model({ inputs: model.inputs, outputs: model.getLayer(layer).output as tf.SymbolicTensor });
+  const folded = foldLayersModel(model, layer);
+  if (!folded) throw new Error(`${dir}: the backbone cannot be folded`);
+  const images = tf.randomUniform([FEATURE_BATCH, 224, 224, 3], -1, 1, "float32", 3) as tf.Tensor4D;
+  const forward = (run: () => tf.Tensor): Timed => ({ run: () => tf.tidy(() => void run().dataSync()) });
+  const reps = Math.max(1, Math.ceil(repeats / 2)); // a batch takes seconds
+  const [foldedT, layersT] = interleaved([forward(() => folded.run(images)), forward(() => cut.predict(images) as tf.Tensor)], reps);
+  tf.dispose(images);
+  folded.dispose();
+  model.dispose();
+  const rate = (t: Timing) => round((FEATURE_BATCH * 1000) / t.ms);
+  const result: Record<string, unknown> = {
+    name: "features",
+    backend,
+    backbone: path.basename(dir),
+    batch: FEATURE_BATCH,
+    images_per_second: rate(foldedT),
+    layers_model_images_per_second: rate(layersT),
+    speedup_from_folding: round(layersT.ms / foldedT.ms, 2),
+    // Per second of this process's CPU time: steadier than wall time on a busy machine.
+    cpu_images_per_second: round((FEATURE_BATCH * 1000) / foldedT.cpuMs),
+    layers_model_cpu_images_per_second: round((FEATURE_BATCH * 1000) / layersT.cpuMs),
+  };
+  if (torch) Object.assign(result, torchFeatureFigures(reps, rate(foldedT)));
+  return result;
+}
+
+function torchFeatureFigures(repeats: number, ours: number): Record<string, unknown> {
+  const script = path.join(__dirname, "bench_torch_mobilenet.py");
+  const args = ["--width", "0.75", "--batch", String(FEATURE_BATCH), "--warmup", "1", "--repeats", String(repeats)];
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: "1", OMP_NUM_THREADS: "1" };
+  const run = spawnSync(PYTHON, [script, ...args], { encoding: "utf8", timeout: 300_000, env });
+  if (run.status !== 0) return { torch_error: (run.stderr || String(run.error)).trim().split("\n").slice(-1)[0] };
+  const torch = JSON.parse(run.stdout.trim().split("\n").slice(-1)[0]) as { images_per_second: number };
+  return { torch_images_per_second: round(torch.images_per_second), ratio_to_torch: round(ours / torch.images_per_second, 2) };
+}
+
 function round(x: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
@@ -372,6 +428,8 @@ async function main(): Promise<void> {
       "no-torch": { type: "boolean", default: false },
       "no-caption": { type: "boolean", default: false },
       "no-synthetic": { type: "boolean", default: false },
+      "no-features": { type: "boolean", default: false },
+      "backbone-dir": { type: "string", default: DEFAULT_BACKBONE_DIR },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -386,6 +444,7 @@ async function main(): Promise<void> {
   printFigures(benchTrainStep(info.name, repeats, torch), values.json);
   if (!values["no-synthetic"]) printFigures(benchSyntheticStep(info.name, repeats), values.json);
   if (!values["no-caption"]) printFigures(benchCaption(info.name, repeats), values.json);
+  if (!values["no-features"]) printFigures(await benchFeatures(info.name, repeats, values["backbone-dir"], torch), values.json);
 }
 
 main().catch((err) => {
