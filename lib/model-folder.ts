@@ -17,7 +17,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig } from "./config";
 import { readCheckpointMeta, resolveCheckpoint, type CheckpointMeta } from "./checkpoint";
 import { readJson, writeJsonAtomically } from "./json-file";
-import { fileSystemHandler } from "./model/model-cache";
+import { fileSystemHandler, modelJsonFormat } from "./model/model-cache";
 import { projectPath } from "./paths";
 import { encodeQuantized, shard, type Quantization } from "./quantize";
 import { loadTensors, type NamedTensor } from "./weights-io";
@@ -66,9 +66,7 @@ export async function packModel(opts: PackOptions): Promise<Record<string, numbe
 /** The backbone's model.json with its weights quantised and re-sharded. */
 async function packBackbone(from: string, to: string, quantization: Quantization): Promise<void> {
   const modelJson = readJson(path.join(from, "model.json")) as tf.io.ModelJSON;
-  if (!modelJson.modelTopology || !("class_name" in (modelJson.modelTopology as object))) {
-    throw new Error(`${from}/model.json: only a layers model can be packed as the backbone`);
-  }
+  if (modelJsonFormat(from) !== "layers") throw new Error(`${from}/model.json: only a layers model can be packed as the backbone`);
   const artifacts = await fileSystemHandler(from).load!();
   const weights = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
   const tensors = Object.entries(weights).map(([name, tensor]) => ({ name, tensor }));
