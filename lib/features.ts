@@ -17,7 +17,7 @@
  *
  * Extraction streams: one batch of images is decoded (sharp, on its own threads) while the
  * previous batch runs through the CNN, rows are appended to the file and the index is
- * rewritten (atomically) after each batch. Memory stays at two batches whatever the split's
+ * rewritten (atomically) after each batch. One process writes a cache at a time (a lock file). Memory stays at two batches whatever the split's
  * size, and an interrupted run resumes where the index says: rows the file holds beyond that
  * (a batch written but not indexed, a torn half row) are cut off first.
  */
@@ -37,6 +37,7 @@ export const FEATURES_VERSION = 1;
 const BYTES_PER_VALUE = 2; // float16
 const FEATURES_FILE = "features.f16";
 const INDEX_FILE = "index.json";
+const LOCK_FILE = ".lock";
 
 /** What identifies a cache's contents. Two caches with equal fingerprints hold the same numbers. */
 export interface FeatureFingerprint {
@@ -117,6 +118,17 @@ export async function extractFeatures(opts: FeatureExtractionOptions): Promise<F
   const { dir, backbone, transform, batchSize = 32 } = opts;
   if (transform.train) throw new Error(`extractFeatures: ${dir}: the transform must be an evaluation transform (train: false)`);
   const fingerprint = featureFingerprint(backbone, transform);
+  fs.mkdirSync(dir, { recursive: true });
+  const unlock = lockCache(dir);
+  try {
+    return await extractUnlocked(opts, fingerprint);
+  } finally {
+    unlock();
+  }
+}
+
+async function extractUnlocked(opts: FeatureExtractionOptions, fingerprint: FeatureFingerprint): Promise<FeatureExtractionResult> {
+  const { dir, backbone, transform, batchSize = 32 } = opts;
   const index = openForAppend(dir, fingerprint, backbone.featureDim, opts.onMismatch ?? "error");
   const done = new Set(index.ids);
   const todo = uniqueById(opts.images).filter((image) => !done.has(image.imageId));
@@ -168,6 +180,40 @@ export async function extractFeatures(opts: FeatureExtractionOptions): Promise<F
     complete: processed === todo.length,
     seconds: (Date.now() - started) / 1000,
   };
+}
+
+/**
+ * Makes this process the cache's only writer, until the returned function is called. Two
+ * processes appending to one cache would interleave their rows and leave later rows under other
+ * images' ids (it happened: a training run started while `npm run features` was still writing
+ * the same split). The lock is a file holding the writer's pid; one left by a process that no
+ * longer runs is taken over.
+ */
+function lockCache(dir: string): () => void {
+  const file = path.join(dir, LOCK_FILE);
+  for (;;) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+      return () => fs.rmSync(file, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const pid = Number(fs.readFileSync(file, "utf8"));
+      if (isRunning(pid)) {
+        throw new Error(`${dir}: process ${pid} is writing this feature cache; wait for it to finish (delete ${file} only if it is not running)`);
+      }
+      fs.rmSync(file, { force: true });
+    }
+  }
+}
+
+function isRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"; // it exists, but is not ours
+  }
 }
 
 /**

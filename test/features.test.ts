@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -138,6 +138,22 @@ test("fingerprint: another transform or other weights are refused with the diffe
   const cache = await FeatureCache.open(dir, featureFingerprint(model, wider)); // now the cache is the new one's
   assert.equal(cache.ids.length, 3);
   await cache.close();
+});
+
+test("one writer at a time: a cache locked by a running process is refused; a dead writer's lock is taken over", { skip }, async () => {
+  const model = await backbone();
+  const transform = transformFor(model);
+  const images = imageFolder().images.slice(0, 2);
+  const dir = tmpDir();
+  const lock = path.join(dir, ".lock");
+  fs.writeFileSync(lock, String(process.pid)); // a writer that is running (this process)
+  await assert.rejects(extractFeatures({ dir, backbone: model, transform, images }), new RegExp(`process ${process.pid} is writing this feature cache`));
+  assert.ok(!fs.existsSync(path.join(dir, "features.f16")), "nothing was written");
+  const dead = spawnSync(process.execPath, ["-e", "0"]).pid!; // a process that has exited
+  fs.writeFileSync(lock, String(dead));
+  const result = await extractFeatures({ dir, backbone: model, transform, images });
+  assert.equal(result.rows, 2);
+  assert.ok(!fs.existsSync(lock), "the lock is released after the extraction");
 });
 
 test("resume: stopped after one batch, then a torn row and an unindexed batch appended, ends equal to one run", { skip }, async () => {
