@@ -11,12 +11,19 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { ZipFile } from "yazl";
+import { initBackend } from "../lib/backend";
+import { FLICKR8K_CONFIG } from "../lib/config";
 import { loadSplit } from "../lib/dataset";
+import { readLog } from "../lib/train-log";
+import { train } from "../lib/train";
+import { loadTensors } from "../lib/weights-io";
 import { flickr8kImageId, loadFlickr8kSplit, parseTokenFile } from "../lib/flickr8k";
 import { FileServer } from "./helpers/file-server";
 
 const SHARED_FLICKR = path.resolve(__dirname, "../../shared/flickr8k");
 const sharedMissing = fs.existsSync(path.join(SHARED_FLICKR, "Flickr8k.token.txt")) ? undefined : `${SHARED_FLICKR} not found`;
+const SHARED_V1_075 = path.resolve(__dirname, "../../shared/models/mobilenet_v1_0.75_224");
+const recipeMissing = sharedMissing ?? (fs.existsSync(path.join(SHARED_V1_075, "model.json")) ? undefined : `${SHARED_V1_075} not found`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "flickr8k-test-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -135,5 +142,51 @@ describe("npm run data:flickr8k", () => {
     const second = await promisify(execFile)(tsx, args);
     assert.match(second.stdout, /fetched \[\], already there \[text, images\]/);
     assert.equal(server.requests.length, requests, "a finished download makes no request");
+  });
+});
+
+describe("the shipped captioner's recipe (FLICKR8K_CONFIG)", () => {
+  /** A Flickr8k of the first n train, dev and test images of the real one (its photos linked, not copied). */
+  function smallFlickr8k(n: Record<"train" | "dev" | "test", number>): string {
+    const root = freshDir();
+    const images = path.join(root, "images");
+    fs.mkdirSync(images);
+    const names: string[] = [];
+    for (const [split, count] of Object.entries(n)) {
+      const file = `Flickr_8k.${split}Images.txt`;
+      const list = fs.readFileSync(path.join(SHARED_FLICKR, file), "utf8").split("\n").filter(Boolean).slice(0, count);
+      fs.writeFileSync(path.join(root, file), list.join("\n"));
+      names.push(...list);
+    }
+    for (const name of names) fs.symlinkSync(path.join(SHARED_FLICKR, "images", name), path.join(images, name));
+    const wanted = new Set(names);
+    const tokens = fs.readFileSync(path.join(SHARED_FLICKR, "Flickr8k.token.txt"), "utf8").split("\n").filter((l) => wanted.has(l.split("#")[0]));
+    fs.writeFileSync(path.join(root, "Flickr8k.token.txt"), tokens.join("\n"));
+    return root;
+  }
+
+  test("a few steps of the recipe, twice from scratch, end in identical weights and logs", { skip: recipeMissing }, async () => {
+    await initBackend();
+    const dataRoot = smallFlickr8k({ train: 48, dev: 8, test: 8 });
+    const { encoder } = FLICKR8K_CONFIG;
+    assert.equal(encoder.kind, "pretrained");
+    const local = encoder.kind === "pretrained" ? { ...encoder, backbone: { ...encoder.backbone, source: SHARED_V1_075 } } : encoder;
+    const runs = ["a", "b"].map((name) => path.join(dataRoot, `run-${name}`));
+    const checkpoints: string[] = [];
+    for (const runDir of runs) {
+      const config = { ...FLICKR8K_CONFIG, dataRoot, featureDir: path.join(dataRoot, "features"), runDir, encoder: local };
+      const result = await train(config, { maxSteps: 4, log: () => {} });
+      result.model.dispose();
+      checkpoints.push(path.relative(runDir, result.checkpoint));
+    }
+    assert.equal(checkpoints[0], checkpoints[1]);
+    const weights = await Promise.all(runs.map((run) => loadTensors(path.join(run, checkpoints[0]), "weights")));
+    assert.ok(Object.keys(weights[0]).length >= 10);
+    for (const [name, tensor] of Object.entries(weights[0])) {
+      assert.deepEqual(Array.from(tensor.dataSync()), Array.from(weights[1][name].dataSync()), `${name} differs between the two runs`);
+    }
+    const losses = runs.map((run) => readLog(path.join(run, "training-log.jsonl")).map((r) => (r.kind === "step" ? r.loss : r.valLoss)));
+    assert.equal(losses[0].length >= 4, true);
+    assert.deepEqual(losses[0], losses[1]);
   });
 });
