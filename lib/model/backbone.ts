@@ -106,7 +106,7 @@ export const RESNET50_V2: BackboneSpec = {
   normalization: ZERO_TO_ONE,
 };
 
-/** Google's Keras MobileNet V1 0.25 as hosted for tfjs (a copy lives in ../shared/models): 256 features. */
+/** Google's Keras MobileNet V1 0.25 as hosted for tfjs: 256 features. */
 export const MOBILENET_V1_025: BackboneSpec = {
   name: "mobilenet_v1_0.25_224",
   source: "https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.25_224/model.json",
@@ -117,8 +117,8 @@ export const MOBILENET_V1_025: BackboneSpec = {
 };
 
 /**
- * The same network as TF Hub exported it, in graph format (also in ../shared/models, under
- * imagenet/): it rescales [0,1] pixels itself and, being a graph with batch norm folded into
+ * The same network as TF Hub exported it, in graph format: it rescales [0,1] pixels itself and,
+ * being a graph with batch norm folded into
  * the convolutions, runs ~3x faster on wasm than the layers model. 256 features.
  */
 export const MOBILENET_V1_025_GRAPH: BackboneSpec = {
