@@ -36,7 +36,7 @@ export function imageHtml(image: DisplayImage, alt: string): string {
 export function figuresHtml(figures: { image: DisplayImage; caption: string }[]): string {
   const items = figures.map(
     (f) => `<figure class="captioner-figure" style="margin:0;text-align:center">${imageHtml(f.image, f.caption)}` +
-      `<figcaption style="font:13px sans-serif;color:#444;max-width:${Math.max(f.image.cssWidth, 160)}px">${escapeHtml(f.caption)}</figcaption></figure>`,
+      `<figcaption style="font:13px sans-serif;color:#444;max-width:${Math.max(f.image.cssWidth, 260)}px">${escapeHtml(f.caption)}</figcaption></figure>`,
   );
   return `<div style="display:flex;flex-wrap:wrap;gap:24px;align-items:flex-end">${items.join("")}</div>`;
 }

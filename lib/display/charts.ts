@@ -16,21 +16,25 @@ export function smooth(values: number[], weight = 0.9): number[] {
 }
 
 /**
- * Tick values for a log axis from `min` to `max`, on the 1-2-5 sequence (…, 2, 5, 10, 20, 50, …),
- * each labelled with its own value: Plotly's default labels the minor ticks with a bare digit, so
- * that "7" can mean 70.
+ * Tick values for a log axis from `min` to `max`, each labelled with its own value: Plotly's
+ * default labels the minor ticks with a bare digit, so that "7" can mean 70. The ticks follow the
+ * 1-2-5 sequence (…, 2, 5, 10, 20, 50, …), or every digit (…, 2, 3, 4, …, 9, 10, 20, …) when a
+ * narrow range would get fewer than three.
  */
 export function logTicks(min: number, max: number): { tickvals: number[]; ticktext: string[] } {
   if (!(min > 0 && max >= min)) throw new Error(`logTicks: need 0 < min ≤ max, got ${min}, ${max}`);
-  const tickvals: number[] = [];
-  for (let decade = Math.floor(Math.log10(min)); 10 ** decade <= max; decade++) {
-    for (const m of [1, 2, 5]) {
-      const v = m * 10 ** decade;
-      if (v >= min && v <= max) tickvals.push(Number(v.toPrecision(12)));
+  const within = (mantissas: number[]) => {
+    const values: number[] = [];
+    for (let decade = Math.floor(Math.log10(min)); 10 ** decade <= max; decade++) {
+      for (const m of mantissas) {
+        const v = Number((m * 10 ** decade).toPrecision(12));
+        if (v >= min && v <= max) values.push(v);
+      }
     }
-  }
-  // A range inside one 1-2-5 step still gets its two ends.
-  if (tickvals.length < 2) tickvals.splice(0, tickvals.length, Number(min.toPrecision(2)), Number(max.toPrecision(2)));
+    return values;
+  };
+  let tickvals = within([1, 2, 5]);
+  if (tickvals.length < 3) tickvals = within([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   return { tickvals, ticktext: tickvals.map((v) => String(v)) };
 }
 
@@ -136,7 +140,7 @@ export function vocabularyChart(thresholds: number[], sizes: number[]): Figure {
     layout: {
       title: { text: "Vocabulary size by count threshold" },
       xaxis: { title: { text: "threshold (occurrences a word needs in the training captions)" }, type: "category" },
-      yaxis: { title: { text: "vocabulary size (words, with the 3 special tokens)" }, rangemode: "tozero" },
+      yaxis: { title: { text: "vocabulary size" }, rangemode: "tozero" },
     },
   };
 }

@@ -16,9 +16,9 @@ export interface DiagramSizes {
   words: string[];
 }
 
-const BOX = { width: 110, height: 38 };
-const COLUMN0 = 380; // x of the first unrolled step
-const STEP = 140; // horizontal distance between steps
+const BOX = { width: 130, height: 38 };
+const COLUMN0 = 400; // x of the first unrolled step
+const STEP = 160; // horizontal distance between steps
 const ROW = { word: 22, linear: 44, lstm: 124, input: 214, fed: 282 };
 const COLORS = { encoder: "#fde0c5", input: "#dbe9f6", lstm: "#c7e9c0", linear: "#f2d7ee", line: "#555" };
 
@@ -27,11 +27,11 @@ export function architectureSvg(sizes: DiagramSizes): string {
   const steps = sizes.words.length + 1; // step 0 reads the image, then one step per input token
   const width = COLUMN0 + steps * STEP;
   const parts: string[] = [arrowMarker()];
-  parts.push(box(20, ROW.input, 120, `image ${sizes.inputSize}×${sizes.inputSize}×3`, COLORS.encoder));
-  parts.push(box(175, ROW.input, 170, `${sizes.encoder}, linear, batch norm`, COLORS.encoder));
-  parts.push(arrow(140, ROW.input + BOX.height / 2, 175, ROW.input + BOX.height / 2));
-  parts.push(arrow(345, ROW.input + BOX.height / 2, COLUMN0, ROW.input + BOX.height / 2));
-  parts.push(label(260, ROW.input + BOX.height + 18, "encoder"));
+  parts.push(box(10, ROW.input, 120, `image ${sizes.inputSize}×${sizes.inputSize}×3`, COLORS.encoder));
+  parts.push(box(165, ROW.input, 200, `${sizes.encoder} → linear → BN`, COLORS.encoder));
+  parts.push(arrow(130, ROW.input + BOX.height / 2, 165, ROW.input + BOX.height / 2));
+  parts.push(arrow(365, ROW.input + BOX.height / 2, COLUMN0, ROW.input + BOX.height / 2));
+  parts.push(label(265, ROW.input + BOX.height + 18, "encoder (BN: batch norm)"));
   const fed = ["<start>", ...sizes.words.slice(0, -1)];
   const targets = sizes.words;
   for (let t = 0; t < steps; t++) parts.push(...column(t, sizes, t === 0 ? null : fed[t - 1], t === 0 ? null : targets[t - 1]));
