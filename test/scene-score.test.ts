@@ -6,7 +6,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   blindCaption,
-  blindSceneScores,
   matchScene,
   MISTAKE_KINDS,
   mistakeSummary,
@@ -122,7 +121,7 @@ test("blind baseline: the most frequent training caption, given to every image",
   assert.throws(() => blindCaption([]), /no training captions/);
 
   const scenes = [scene(1, "green", ["small red circle"]), scene(2, "yellow", ["small blue square", "large white star"])];
-  const blind = blindSceneScores(blindCaption(training), scenes);
+  const blind = sceneScores(new Map(scenes.map((s) => [s.imageId, blindCaption(training)])), scenes);
   assert.equal(blind.precision, 1 / 2);
   assert.equal(blind.recall, 1 / 3);
   const seeing = sceneScores(new Map([[1, "a red circle"], [2, "a blue square and a white star"]]), scenes);

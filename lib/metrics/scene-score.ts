@@ -168,11 +168,6 @@ export function blindCaption(trainingCaptions: Iterable<string>): string {
   return best;
 }
 
-/** The scene scores of one caption given to every scene (the blind baseline). */
-export function blindSceneScores(caption: string, scenes: readonly Scene[]): SceneScores {
-  return sceneScores(new Map(scenes.map((scene) => [scene.imageId, caption])), scenes);
-}
-
 /**
  * What a caption gets wrong about one scene. Each named object that is not matched to one in the
  * scene counts once, in the first of these that fits it:
