@@ -79,8 +79,9 @@ test("the diagram is drawn with the model's sizes and the example's words", () =
   for (const word of ["&lt;start&gt;", ">a<", ">red<", ">circle<", "&lt;end&gt;"]) assert.ok(svg.includes(word), word);
 });
 
-test("tables right-align numbers and left-align text", () => {
+test("tables right-align numbers and numerals, and left-align text", () => {
   const html = tableHtml([{ decoding: "greedy", CIDEr: 2.1 }]);
+  assert.match(tableHtml([{ count: "12" }, { count: "3" }]), /<td style="padding:2px 10px;text-align:right">12</);
   assert.match(html, /<th style="padding:2px 10px;text-align:left">decoding<\/th><th style="padding:2px 10px;text-align:right">CIDEr/);
   assert.match(html, /<td style="padding:2px 10px;text-align:left">greedy<\/td><td style="padding:2px 10px;text-align:right">2\.100/);
 });

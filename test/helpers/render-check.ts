@@ -194,26 +194,51 @@ async function inspect(page: Page, html: string): Promise<PageReport> {
   return { html, ...seen };
 }
 
+/** A picture for the README: a part of an exported notebook, found by what its code cell says. */
+interface DocPicture {
+  file: string;
+  notebook: "1_Preliminaries" | "2_Training" | "3_Inference";
+  /** Text in the cell's code that finds it. */
+  cell: string;
+  /** The whole cell (code and output), or its output only. */
+  part: "cell" | "output";
+}
+
+/** The teaching cells of the notebooks, as the README shows them. */
+const DOC_PICTURES: DocPicture[] = [
+  { file: "random-image.png", notebook: "1_Preliminaries", cell: "Math.random on purpose", part: "cell" },
+  { file: "vocabulary.png", notebook: "1_Preliminaries", cell: "cap.vocabularyChart(", part: "output" },
+  { file: "architecture.png", notebook: "1_Preliminaries", cell: "cap.architectureSvg(", part: "output" },
+  { file: "preprocessing.png", notebook: "1_Preliminaries", cell: "the evaluation transform: no random crop", part: "output" },
+  { file: "settings.png", notebook: "2_Training", cell: "cap.settingsTableHtml(", part: "cell" },
+  { file: "training-by-hand.png", notebook: "2_Training", cell: "step <= 5", part: "cell" },
+  { file: "training-loss.png", notebook: "2_Training", cell: '"Training loss (cross-entropy per token)"', part: "output" },
+  { file: "validation-epochs.png", notebook: "2_Training", cell: "cap.validationChart(", part: "output" },
+  { file: "decoding-step-by-step.png", notebook: "3_Inference", cell: "the five most likely next words", part: "cell" },
+  { file: "mistakes.png", notebook: "3_Inference", cell: "cap.sceneMistakes(", part: "output" },
+];
+
 /**
- * The README's pictures from a real run: the loss chart and the per-epoch chart of notebook 2,
- * and the first caption cards of notebook 3, each cropped to its element.
+ * The README's pictures from a real run: each teaching cell of the notebooks (DOC_PICTURES), cropped
+ * to the cell or to its output, and the first caption cards of notebook 3.
  */
 export async function saveDocScreenshots(runDir: string, docsDir: string): Promise<string[]> {
   fs.mkdirSync(docsDir, { recursive: true });
   const browser = await launchChromium();
   const saved: string[] = [];
-  const shoot = async (locator: ReturnType<Page["locator"]>, name: string) => {
-    const file = path.join(docsDir, name);
-    await locator.screenshot({ path: file });
-    saved.push(file);
-  };
   try {
-    const training = await openExport(browser, path.join(runDir, "2_Training.html"));
-    const charts = training.locator(".captioner-plot");
-    await shoot(charts.nth(0), "training-loss.png");
-    await shoot(charts.nth(2), "validation-epochs.png");
-    const inference = await openExport(browser, path.join(runDir, "3_Inference.html"));
-    saved.push(await shootCards(inference, 3, path.join(docsDir, "caption-cards.png")));
+    const pages = new Map<string, Page>();
+    for (const notebook of ["1_Preliminaries", "2_Training", "3_Inference"]) {
+      pages.set(notebook, await openExport(browser, path.join(runDir, `${notebook}.html`)));
+    }
+    for (const picture of DOC_PICTURES) {
+      const cell = pages.get(picture.notebook)!.locator(".jp-CodeCell", { has: pages.get(picture.notebook)!.locator(".jp-InputArea", { hasText: picture.cell }) });
+      const target = picture.part === "cell" ? cell : cell.locator(".jp-Cell-outputWrapper");
+      const file = path.join(docsDir, picture.file);
+      await target.first().screenshot({ path: file });
+      saved.push(file);
+    }
+    saved.push(await shootCards(pages.get("3_Inference")!, 3, path.join(docsDir, "caption-cards.png")));
   } finally {
     await browser.close();
   }
