@@ -178,7 +178,7 @@ export function learningRateAt(config: Pick<TrainConfig, "learningRate" | "lrDec
   return lrDecay ? learningRate * lrDecay.factor ** Math.floor(epoch / lrDecay.every) : learningRate;
 }
 
-/** The preset of each dataset. */
+/** The presets by dataset name: what CAPTIONER_DATASET, `npm run train -- --data` and the notebooks choose from. */
 export const PRESETS: Record<DatasetName, TrainConfig> = { synthetic: SYNTHETIC_CONFIG, coco: COCO_CONFIG, flickr8k: FLICKR8K_CONFIG };
 
 /** The settings a checkpoint must agree with to be loaded into a model. */
@@ -267,9 +267,22 @@ const FIELD_CHECKS: { [K in keyof TrainConfig]: FieldCheck } = {
   keepCheckpoints: countOrZero,
 };
 
-/** The synthetic dataset that the notebooks and `npm start` use: the default one, or a 200-image one for quick runs. */
-export function syntheticDataFor(quick: boolean): { dataRoot: string; images: number } {
-  return quick
-    ? { dataRoot: "data/synthetic-quick", images: 200 }
-    : { dataRoot: SYNTHETIC_CONFIG.dataRoot, images: SYNTHETIC_CONFIG.syntheticImages };
+/** The preset of a dataset name; an unknown name is an error that lists the known ones. */
+export function presetFor(name: string): TrainConfig {
+  const preset = (PRESETS as Record<string, TrainConfig | undefined>)[name];
+  if (!preset) throw new Error(`config.ts: no dataset preset named ${JSON.stringify(name)} (known: ${Object.keys(PRESETS).join(", ")})`);
+  return preset;
 }
+
+/**
+ * The data folder of a preset as the notebooks and `npm start` use it, relative to the project:
+ * for the synthetic scenes the default set, or a 200-image one for quick runs (`images` is what to
+ * generate); any other dataset is read where its preset says (`images` 0: nothing to generate).
+ */
+export function dataFolderFor(preset: TrainConfig, quick: boolean): { dataRoot: string; images: number } {
+  if (preset.dataset !== "synthetic") return { dataRoot: preset.dataRoot, images: 0 };
+  return quick ? { dataRoot: "data/synthetic-quick", images: 200 } : { dataRoot: preset.dataRoot, images: preset.syntheticImages };
+}
+
+/** What a quick run (CAPTIONER_QUICK=1: the tests, `npm start -- --quick`) shrinks: a smoke test of every step. */
+export const QUICK_SETTINGS: Partial<TrainConfig> = { epochs: 1, stepsPerEpoch: 15, valImages: 20, printEvery: 5 };

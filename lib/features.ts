@@ -27,10 +27,17 @@ import * as tf from "@tensorflow/tfjs";
 import { SingleBar } from "cli-progress";
 import { fromFloat16, toFloat16 } from "./float16";
 import type { BackboneFingerprint } from "./model/backbone";
-import type { SkippedImage } from "./loader";
 import { ImageError, transformImage, type TransformConfig } from "./transforms";
 import { formatSeconds } from "./format";
 import { readJson, writeJsonAtomically } from "./json-file";
+
+
+/** An image that could not be read, and why: extraction skips it and lists it. */
+export interface SkippedImage {
+  imageId: number;
+  file: string;
+  reason: string;
+}
 
 export const FEATURES_FORMAT = "captioner-features";
 export const FEATURES_VERSION = 1;
@@ -374,7 +381,7 @@ export class FeatureCache {
 
   /**
    * The features of one image: Float32Array [featureDim]. An image that extraction skipped
-   * throws ImageError (as decoding it would), so the loader's "skip" mode steps over it.
+   * throws ImageError naming the file and why, as decoding it would.
    */
   async get(imageId: number): Promise<Float32Array> {
     const row = this.rowOf.get(imageId);

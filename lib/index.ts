@@ -1,58 +1,53 @@
 /**
- * The library behind the notebooks, imported there as `captioner` (see environment.md).
- * One module per concept; this file only gathers them.
+ * The library as the notebooks see it, imported there as `captioner` (see environment.md): the
+ * names a learner uses, in the order of the pipeline. Everything else (downloads, weight files,
+ * the wasm kernels, the feature cache...) is plumbing, imported by path where it is needed
+ * (scripts/, test/).
  */
 
-// Compute backend, project paths
-export * from "./backend";
-export * from "./wasm-kernels";
-export * from "./paths";
-export * from "./format";
-export * from "./json-file";
+// Set-up: the notebooks' first cell, the presets, the compute backend
+export { setupNotebook, ensureDataset, notebookHeadHtml, trainConfigFor, settingsTableHtml, TUNABLE_SETTINGS } from "./notebook";
+export { hasCheckpoint, trainedSteps, loadTrainedModel, NotebookError, type NotebookSetup } from "./notebook";
+export { PRESETS, presetFor, SYNTHETIC_CONFIG, FLICKR8K_CONFIG, COCO_CONFIG, type TrainConfig, type ModelConfig } from "./config";
+export { initBackend, type BackendInfo } from "./backend";
+export { projectRoot } from "./paths";
 
-// Data: COCO files, text, images, batches, the synthetic scenes
-export * from "./coco";
-export * from "./dataset";
-export * from "./tokenizer";
-export * from "./vocabulary";
-export * from "./random";
-export * from "./transforms";
-export * from "./sampler";
-export * from "./loader";
-export * from "./synthetic";
+// Data: the captions, their words, the images, the batches
+export { loadSplit, captionPairs, type SplitData } from "./dataset";
+export { tokenizeForVocabulary } from "./tokenizer";
+export { Vocabulary, countWords, SPECIAL_WORDS, START, END, UNK } from "./vocabulary";
+export { transformImage, displayImage, modelInputImage, type TransformConfig, type DisplayImage } from "./transforms";
+export { imageSource, type DataSource } from "./image-source";
+export { CaptionLoader, type Batch } from "./loader";
+export { ensureSyntheticDataset } from "./synthetic/ensure";
+export type { Scene } from "./synthetic/scene";
 
-// The model
-export * from "./config";
-export * from "./model/backbone";
-export * from "./model/model-cache";
-export * from "./model/small-cnn";
-export * from "./model/batch-norm";
-export * from "./model/encoder";
-export * from "./model/lstm";
-export * from "./model/decoder";
-export * from "./model/loss";
-export * from "./model/train-step";
-export * from "./model/word-presence";
-export * from "./sample";
-export * from "./captioner";
-export * from "./features";
-export * from "./float16";
-export * from "./image-source";
+// The model: encoder, decoder (its LSTM), the loss, one training step
+export { Captioner } from "./captioner";
+export { SHIPPED_MODEL, isModelFolder, photoWarning, modelCheckpoint } from "./model-folder";
+export { EncoderCNN } from "./model/encoder";
+export { DecoderRNN } from "./model/decoder";
+export { LSTM, type LSTMState } from "./model/lstm";
+export { maskedCrossEntropy, logSoftmax, perplexity } from "./model/loss";
+export { trainStep, clipByGlobalNorm, globalNorm } from "./model/train-step";
 
-// Training and evaluation
-export * from "./train";
-export * from "./resume-config";
-export * from "./train-log";
-export * from "./checkpoint";
-export * from "./evaluate-model";
-export * from "./metrics/evaluate";
-export * from "./metrics/scene-score";
+// Training: the loop, its log
+export { train, progressLine, runFiles, type TrainResult } from "./train";
+export { resumedConfig, readResumePoint, describeResumeRules, RESUME_RULES } from "./resume-config";
+export { readLog, stepRecords, epochRecords, type StepRecord, type EpochRecord } from "./train-log";
+export { formatSeconds } from "./format";
 
-// Notebook display
-export * from "./display/plotly";
-export * from "./display/charts";
-export * from "./display/cards";
-export * from "./display/table";
+// Inference and evaluation: greedy and beam search, the metrics, truth to the scene
+export { greedyCaptions, beamSearchCaptions, type Caption } from "./sample";
+export { evaluateSplit, scoreCaptions, flatScores, type SplitEvaluation } from "./evaluate-model";
+export { evaluateResults } from "./metrics/evaluate";
+export { blindCaption, sceneMistakes, scoresByObjectCount, mistakeSummary, sceneText } from "./metrics/scene-score";
+export { MISTAKE_KINDS, MISTAKE_WORDS, type MistakeKind } from "./metrics/scene-score";
 
-// Getting MS COCO
-export * from "./coco-download";
+// Notebook display: charts, caption cards, tables, the model's diagram
+export { plotHtml, type Figure } from "./display/plotly";
+export { stepChart, validationChart, metricPanels, vocabularyChart, barChart, smooth } from "./display/charts";
+export { cardsHtml, figuresHtml, CARD_IMAGE_BOX, type CaptionCard } from "./display/cards";
+export { tableHtml } from "./display/table";
+export { architectureSvg } from "./display/diagram";
+export { noteHtml } from "./notebook";

@@ -14,17 +14,12 @@
  * Determinism: batches are planned one after another, synchronously, and every example
  * receives its own Random (forked in plan order) for its crop and flip. So a batch's
  * contents never depend on which decode finishes first, and the same seed gives the same
- * batches whatever the timing. A bad image's replacement is drawn from that example's own
- * Random, so it is deterministic too.
+ * batches whatever the timing.
  */
 import { Random, type RandomState } from "./random";
-import { LengthBucketSampler, PaddedSampler, SequentialSampler, lengthBuckets, type BatchSampler, type SamplerState } from "./sampler";
-import { ImageError } from "./transforms";
-// Padding uses END, always with a mask (PLAN.md).
+import { LengthBucketSampler, PaddedSampler, SequentialSampler, type BatchSampler, type SamplerState } from "./sampler";
+// Padding uses END, always under a mask of 0: the loss never scores it.
 import { END, START } from "./vocabulary";
-
-/** Tries at most this many replacement captions for one example whose image is bad. */
-const MAX_REPLACEMENT_TRIES = 50;
 
 /** What the loader needs of a vocabulary: a caption → [START, w1, ..., wn, END]. */
 export interface CaptionEncoder {
@@ -68,14 +63,8 @@ export interface LoaderOptions {
   captionsPerImage?: number;
   /** Batches prepared ahead of the one being consumed (default 2). */
   prefetch?: number;
-  /** Image-source calls in flight at most (default 2, the machine's core count here). */
+  /** Image-source calls in flight at most (default 2, the machine's core count here). An error of the source fails the batch. */
   concurrency?: number;
-  /**
-   * On an ImageError: "throw" (default) fails the batch; "skip" records the image in
-   * `loader.skipped` and replaces the example with another caption of the same length
-   * ("images" mode: drops the image's rows). Other errors always throw.
-   */
-  onBadImage?: "throw" | "skip";
 }
 
 /** One batch of `rows` examples. */
@@ -92,13 +81,6 @@ export interface Batch {
   mask: Float32Array; // [rows, time]
   /** Longest caption in the batch, in tokens; 0 when no row has a caption. */
   time: number;
-}
-
-/** A bad image that skip mode stepped over. */
-export interface SkippedImage {
-  imageId: number;
-  file: string;
-  reason: string;
 }
 
 /** Where the loader stands: `setState` on it gives the same batches from there. */
@@ -191,10 +173,6 @@ export class CaptionLoader {
   readonly batchSize: number;
   /** Batches per pass over the data (captions; images in "images" mode). */
   readonly batchesPerEpoch: number;
-  /** Each bad image met in skip mode, once, in the order found. */
-  readonly skipped: SkippedImage[] = [];
-  /** Examples replaced (or, in "images" mode, dropped) because their image was bad. */
-  skippedExamples = 0;
 
   private readonly tokens: PackedTokens;
   private readonly sampler: BatchSampler;
@@ -202,11 +180,8 @@ export class CaptionLoader {
   private readonly limiter: Limiter;
   private readonly imageSize: number;
   private readonly prefetch: number;
-  /** Caption indices by token count: where a replacement of the same length is found. */
-  private readonly buckets: Map<number, number[]>;
   /** "images" mode: the images in order, with their rows. */
   private readonly images: { imageId: number; captions: number[] }[] = [];
-  private readonly bad = new Set<number>();
   /** Batches planned and in preparation, oldest first, each with the state before it. */
   private queue: { state: LoaderState; batch: Promise<Batch> }[] = [];
 
@@ -225,7 +200,6 @@ export class CaptionLoader {
     this.limiter = new Limiter(options.concurrency ?? 2);
     this.tokens = packCaptions(captions, options.vocab);
     const lengths = Array.from({ length: captions.length }, (_, i) => this.tokenCount(i));
-    this.buckets = lengthBuckets(lengths);
     this.rng = new Random(options.seed);
     const samplerRng = this.rng.fork();
     if (mode === "length") this.sampler = new LengthBucketSampler(lengths, batchSize, samplerRng);
@@ -292,51 +266,21 @@ export class CaptionLoader {
     return picks.map((c) => ({ imageId: this.options.captions[c].imageId, captions: [c], rng: this.rng.fork() }));
   }
 
-  /** Reads a slot's image; in skip mode replaces (or, in "images" mode, drops) a bad one. */
-  private async load(slot: Slot): Promise<Loaded | undefined> {
-    const data = await this.read(slot.imageId, slot.rng.fork());
-    if (data) return { imageId: slot.imageId, captions: slot.captions, data };
-    this.skippedExamples++;
-    if (this.mode === "images") return undefined;
-    const bucket = this.buckets.get(this.tokenCount(slot.captions[0]))!;
-    for (let attempt = 0; attempt < MAX_REPLACEMENT_TRIES; attempt++) {
-      const caption = slot.rng.choice(bucket);
-      const imageId = this.options.captions[caption].imageId;
-      const replacement = await this.read(imageId, slot.rng.fork());
-      if (replacement) return { imageId, captions: [caption], data: replacement };
-    }
-    throw new Error(
-      `CaptionLoader: no readable image among ${MAX_REPLACEMENT_TRIES} captions of ${this.tokenCount(slot.captions[0])} ` +
-        `tokens tried as replacements (${this.skipped.length} bad images so far, e.g. ${this.skipped[0]?.file})`,
-    );
-  }
-
-  /** The source's data for an image, or undefined if it is bad and bad images are skipped. */
-  private async read(imageId: number, rng: Random): Promise<Float32Array | undefined> {
-    if (this.bad.has(imageId)) return undefined;
-    let data: Float32Array;
-    try {
-      data = await this.limiter.run(() => this.options.source(imageId, rng));
-    } catch (err) {
-      if (this.options.onBadImage !== "skip" || !(err instanceof ImageError)) throw err;
-      if (!this.bad.has(imageId)) {
-        this.bad.add(imageId);
-        this.skipped.push({ imageId, file: err.file, reason: err.reason });
-      }
-      return undefined;
-    }
+  /** Reads a slot's image. */
+  private async load(slot: Slot): Promise<Loaded> {
+    const data = await this.limiter.run(() => this.options.source(slot.imageId, slot.rng.fork()));
     if (data.length !== this.imageSize) {
       throw new Error(
-        `CaptionLoader: the image source gave ${data.length} values for image ${imageId}, ` +
+        `CaptionLoader: the image source gave ${data.length} values for image ${slot.imageId}, ` +
           `expected ${this.imageSize} (imageShape [${this.options.imageShape.join(", ")}])`,
       );
     }
-    return data;
+    return { imageId: slot.imageId, captions: slot.captions, data };
   }
 
   /** Lays the loaded examples out as one batch, padding tokens with END. */
-  private assemble(loaded: (Loaded | undefined)[]): Batch {
-    const rows = loaded.flatMap((l) => (l ? l.captions.map((caption) => ({ imageId: l.imageId, caption, data: l.data })) : []));
+  private assemble(loaded: Loaded[]): Batch {
+    const rows = loaded.flatMap((l) => l.captions.map((caption) => ({ imageId: l.imageId, caption, data: l.data })));
     const time = rows.reduce((max, row) => Math.max(max, this.tokenCount(row.caption)), 0);
     const images = new Float32Array(rows.length * this.imageSize); // [rows, ...imageShape]
     const tokens = new Int32Array(rows.length * time).fill(END); // [rows, time]

@@ -148,7 +148,7 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
     model.vocab.size,
     UNK + 1,
   );
-  const loop = new Loop(config, hooks, model, loader, optimizer, state, files, words);
+  const loop = new Loop(config, hooks, model, loader, optimizer, state, files, words, resume?.checkpoint);
   try {
     return { ...(await loop.run(valSplit, valData)), backend };
   } catch (error) {
@@ -201,7 +201,6 @@ async function newModel(config: TrainConfig, trainSplit: SplitData): Promise<Cap
 /** The loop's moving parts, so that each phase reads as one short method. */
 class Loop {
   private readonly stepsPerEpoch: number;
-  private lastCheckpoint = "";
 
   constructor(
     private readonly config: TrainConfig,
@@ -213,6 +212,11 @@ class Loop {
     private readonly files: ReturnType<typeof runFiles>,
     /** Image id → which vocabulary words its captions use (for the word-presence loss). */
     private readonly words: Map<number, Float32Array>,
+    /**
+     * The checkpoint written last: the one resumed from, to begin with, so that resuming a finished
+     * run trains nothing and writes nothing (its checkpoints stay as they were).
+     */
+    private lastCheckpoint = "",
   ) {
     this.stepsPerEpoch = config.stepsPerEpoch ?? loader.batchesPerEpoch;
   }

@@ -223,3 +223,55 @@ export async function thumbnail(file: string, size: number, format: "png" | "jpe
     throw imageError(file, err);
   }
 }
+
+/** An image ready for a notebook: its bytes and how big to draw them. */
+export interface DisplayImage {
+  bytes: Buffer;
+  mime: "image/png" | "image/jpeg";
+  /** Size of the encoded image in pixels. */
+  width: number;
+  height: number;
+  /** The width to draw it at, in CSS pixels: an integer multiple of `width` for a small image. */
+  cssWidth: number;
+  /** Draw with `image-rendering: pixelated` (an enlarged small image: sharp squares, not a blur). */
+  pixelated: boolean;
+}
+
+/**
+ * `file` for showing in a box of `box` CSS pixels. A larger image is scaled down to fit (JPEG); a
+ * smaller one keeps its pixels (PNG, so no new JPEG artefacts) and is drawn at the largest whole
+ * multiple of its size that fits, pixelated: a 96 px synthetic image at 2x shows its real pixels
+ * instead of a resampled blur.
+ */
+export async function displayImage(file: string, box: number): Promise<DisplayImage> {
+  const { width, height } = await readRGB(file);
+  const side = Math.max(width, height);
+  if (side > box) {
+    const bytes = await thumbnail(file, box);
+    const scaled = { width: Math.round((width * box) / side), height: Math.round((height * box) / side) };
+    return { bytes, mime: "image/jpeg", ...scaled, cssWidth: scaled.width, pixelated: false };
+  }
+  const scale = Math.floor(box / side);
+  const bytes = await thumbnail(file, side, "png");
+  return { bytes, mime: "image/png", width, height, cssWidth: width * scale, pixelated: scale > 1 };
+}
+
+/**
+ * What the model sees, as a picture: transformed pixels [crop, crop, 3], normalised per channel
+ * with `config.mean` and `config.std`, mapped back to 8-bit colours (PNG), drawn like
+ * `displayImage` in a box of `box` CSS pixels.
+ */
+export async function modelInputImage(pixels: Float32Array, config: TransformConfig, box: number): Promise<DisplayImage> {
+  const size = config.crop;
+  if (pixels.length !== size * size * 3) {
+    throw new Error(`modelInputImage: ${pixels.length} values are not a ${size}x${size}x3 image (the transform's crop)`);
+  }
+  const rgb = new Uint8Array(pixels.length); // [size, size, 3]
+  for (let i = 0; i < pixels.length; i++) {
+    const c = i % 3;
+    rgb[i] = Math.round(Math.min(1, Math.max(0, pixels[i] * config.std[c] + config.mean[c])) * 255);
+  }
+  const bytes = await sharp(rgb, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
+  const scale = Math.max(1, Math.floor(box / size));
+  return { bytes, mime: "image/png", width: size, height: size, cssWidth: size * scale, pixelated: scale > 1 };
+}

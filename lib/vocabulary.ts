@@ -26,6 +26,11 @@ export const UNK_WORD = "<unk>";
 /** The special words, at their ids. */
 export const SPECIAL_WORDS: readonly string[] = [START_WORD, END_WORD, UNK_WORD];
 
+/** Tokens that `tokenize` splits off the word before them, and `clean` joins back to it. */
+const ATTACHED_TOKENS = /^(?:[.,;:!?)\]}%]+|'s|'re|'ve|'ll|'d|'m|n't)$/;
+/** Tokens that the next token is joined to: opening brackets. */
+const OPENING_TOKENS = /^[([{]$/;
+
 export const VOCABULARY_FORMAT = "captioner-vocabulary";
 export const VOCABULARY_VERSION = 1;
 
@@ -106,14 +111,22 @@ export class Vocabulary {
     return Array.from(ids, (id) => this.wordOf(id));
   }
 
-  /** A readable sentence from the model's output: drop START, stop at END, join with spaces. */
+  /**
+   * A readable sentence from the model's output: drop START, stop at END, and join the tokens as
+   * text is written: with spaces, except before punctuation and split-off clitics and after an
+   * opening bracket ("a circle , a square" → "a circle, a square"; "is n't" → "isn't").
+   */
   clean(ids: Iterable<number>): string {
-    const words: string[] = [];
+    let sentence = "";
+    let glued = true; // no space before the next token: at the start, and after an opening bracket
     for (const id of ids) {
       if (id === END) break;
-      if (id !== START) words.push(this.wordOf(id));
+      if (id === START) continue;
+      const word = this.wordOf(id);
+      sentence += glued || ATTACHED_TOKENS.test(word) ? word : ` ${word}`;
+      glued = OPENING_TOKENS.test(word);
     }
-    return words.join(" ");
+    return sentence;
   }
 
   /** sha256 of the word list: equal fingerprints mean every id means the same word. */

@@ -6,8 +6,8 @@
  *
  * It builds lib/ if its sources changed (the notebooks import the compiled library), registers the
  * tslab kernel if needed, and puts node_modules/.bin on PATH, where Jupyter finds the kernel's
- * `tslab` command. Run folders: the notebooks write to runs/latest unless CAPTIONER_RUN_DIR says
- * otherwise.
+ * `tslab` command. Run folders: the notebooks use runs/latest (which `npm start` points at its
+ * last run) unless CAPTIONER_RUN_DIR says otherwise.
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";

@@ -9,16 +9,17 @@
  * Steps: build lib/ if its sources changed, register the tslab kernel if needed, generate the
  * synthetic dataset if missing, create runs/<id>/, execute 1_Preliminaries → 2_Training →
  * 3_Inference into it (executed notebooks, HTML exports, checkpoints, training log, metrics.json),
- * then print the backend, the test metrics and a few captions from metrics.json.
+ * point runs/latest at it (a full run; `npm run lab` opens the notebooks on runs/latest), then
+ * print the backend, the test metrics and a few captions from metrics.json.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { customAlphabet } from "nanoid";
-import { SYNTHETIC_CONFIG, syntheticDataFor } from "../lib/config";
+import { dataFolderFor, presetFor } from "../lib/config";
 import { readJson } from "../lib/json-file";
 import { ensureSyntheticDataset } from "../lib/synthetic";
-import { assertJupyter, buildLibIfStale, ensureKernel, PROJECT_ROOT, runNotebooks, shortPath } from "./run-notebooks";
+import { assertJupyter, buildLibIfStale, ensureKernel, pointLatestRun, PROJECT_ROOT, runNotebooks, shortPath } from "./run-notebooks";
 
 /** Run ids: short, and safe in any shell or file system (no "-" or "_" as nanoid's default has). */
 const runId = customAlphabet("0123456789abcdefghijklmnopqrstuvwxyz", 10);
@@ -44,18 +45,21 @@ async function main(): Promise<void> {
   await runNotebooks({ runDir, env, echo: true });
 
   printSummary(runDir, (performance.now() - start) / 1000);
+  // A quick run is a smoke test: runs/latest keeps pointing at the last real one.
+  if (!quick) console.log(pointLatestRun(path.join(PROJECT_ROOT, "runs"), runDir));
 }
 
 /**
- * Generates the synthetic dataset up front when it is missing (a few seconds). The notebooks' first
- * cell makes the same choice of folder and size, and would generate it too; doing it here shows it
- * as a step of its own. MS COCO (CAPTIONER_DATASET=coco) comes from `npm run data:coco` instead.
+ * Generates the synthetic dataset up front when it is missing (a few seconds). The notebooks make
+ * the same choice of folder and size (lib/notebook.ts), and would generate it too; doing it here
+ * shows it as a step of its own. Other datasets (CAPTIONER_DATASET=coco) are downloaded instead.
  */
 async function ensureData(quick: boolean): Promise<void> {
-  if (process.env.CAPTIONER_DATASET === "coco") return;
-  const { dataRoot, images } = syntheticDataFor(quick);
+  const preset = presetFor(process.env.CAPTIONER_DATASET ?? "synthetic");
+  if (preset.dataset !== "synthetic") return;
+  const { dataRoot, images } = dataFolderFor(preset, quick);
   const root = path.resolve(PROJECT_ROOT, dataRoot);
-  const made = await ensureSyntheticDataset(root, { images, seed: SYNTHETIC_CONFIG.seed });
+  const made = await ensureSyntheticDataset(root, { images, seed: preset.seed });
   console.log(`${made.generated ? "generated" : "using"} the synthetic dataset in ${shortPath(root)} (${images} images)`);
 }
 
@@ -96,7 +100,6 @@ function printSummary(runDir: string, seconds: number): void {
   console.log("");
   console.log(`wall time: ${(seconds / 60).toFixed(1)} min (${seconds.toFixed(0)} s)`);
   console.log(`run folder: ${shortPath(runDir)}/ (executed notebooks, HTML exports, checkpoints, training-log.jsonl, metrics.json)`);
-  console.log(`open it in Jupyter: CAPTIONER_RUN_DIR=${shortPath(runDir)} npm run lab`);
 }
 
 main().catch((error: unknown) => {

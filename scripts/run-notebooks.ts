@@ -136,6 +136,28 @@ export async function runNotebooks(options: RunOptions): Promise<NotebookRun[]> 
   return runs;
 }
 
+/**
+ * Points `<runsDir>/latest` at `runDir` (a relative symlink when the run is inside runsDir), which
+ * the notebooks open by default: `npm run lab` then continues from the last `npm start`. A
+ * `latest` that is a real folder (a run trained there from the notebooks) is left alone. Returns
+ * the line to print.
+ */
+export function pointLatestRun(runsDir: string, runDir: string): string {
+  const latest = path.join(runsDir, "latest");
+  const stat = fs.lstatSync(latest, { throwIfNoEntry: false });
+  if (stat && !stat.isSymbolicLink()) {
+    return `${shortPath(latest)} is a run folder of its own, left as it is; open this run with CAPTIONER_RUN_DIR=${shortPath(runDir)} npm run lab`;
+  }
+  const relative = path.relative(runsDir, runDir);
+  const target = relative.startsWith("..") || path.isAbsolute(relative) ? path.resolve(runDir) : relative;
+  fs.mkdirSync(runsDir, { recursive: true });
+  // A new link under a temporary name, renamed over the old one: `latest` is never missing.
+  const temporary = `${latest}.tmp-${process.pid}`;
+  fs.symlinkSync(target, temporary);
+  fs.renameSync(temporary, latest);
+  return `${shortPath(latest)} → ${target}: \`npm run lab\` opens the notebooks on this run`;
+}
+
 /** A path relative to the project when it is inside it, else absolute. */
 export function shortPath(file: string): string {
   const relative = path.relative(PROJECT_ROOT, file);

@@ -138,34 +138,13 @@ test("state() / setState() resume the exact batches, crops included", async () =
   assert.deepEqual(await take(resumed, 6), expected);
 });
 
-test("skip mode replaces examples with bad images by captions of the same length, and lists them", async () => {
-  const bad = new Set([101, 104, 107]);
-  const run = async (delays: (call: number) => number) => {
-    const l = loader({ source: fakeSource(delays, bad).source, onBadImage: "skip", batchSize: 6 });
-    return { batches: await take(l, 12), l };
-  };
-  const { batches, l } = await run(() => 1);
-  for (const batch of batches) {
-    assertConsistent(batch);
-    assert.equal(batch.imageIds.length, 6);
-    assert.ok(batch.mask.every((m) => m === 1), "replacements keep the batch's single length");
-    assert.ok(!batch.imageIds.some((id) => bad.has(id)), "no bad image in a batch");
-  }
-  assert.deepEqual(l.skipped.map((s) => s.file).sort(), ["img/101.jpg", "img/104.jpg", "img/107.jpg"]);
-  assert.match(l.skipped[0].reason, /corrupt/);
-  assert.ok(l.skippedExamples >= 3, `${l.skippedExamples} examples replaced`);
-  const reversed = await run((call) => 10 - (call % 10));
-  assert.deepEqual(reversed.batches, batches, "skip mode stays deterministic");
-  assert.equal(reversed.l.skippedExamples, l.skippedExamples);
-});
-
-test("throw mode fails the batch with the ImageError; other errors are never skipped", async () => {
+test("an unreadable image fails its batch with the source's error", async () => {
   const l = loader({ source: fakeSource(() => 0, new Set([100, 101, 102, 103])).source, mode: "padded", batchSize: 36 });
   await assert.rejects(l.next(), ImageError);
   const broken: ImageSource = async () => {
     throw new Error("feature cache is missing image 3");
   };
-  await assert.rejects(loader({ source: broken, onBadImage: "skip" }).next(), /feature cache is missing/);
+  await assert.rejects(loader({ source: broken }).next(), /feature cache is missing/);
   assert.throws(() => loader({ source: broken, prefetch: Infinity }), /prefetch must be an integer ≥ 0, got Infinity/);
   const wrongSize: ImageSource = async () => new Float32Array(3);
   await assert.rejects(loader({ source: wrongSize }).next(), /gave 3 values for image \d+, expected 2/);
@@ -202,15 +181,7 @@ test("images mode: each image once per pass, in order; captionsPerImage sets the
   assert.deepEqual([test.imageIds, test.captionIndices, test.time, test.tokens.length], [[7, 8, 9], [-1, -1, -1], 0, 0]);
 });
 
-test("images mode, skip: a bad image's rows are dropped and counted", async () => {
-  const l = loader({ source: fakeSource(() => 0, new Set([102])).source, mode: "images", batchSize: 4, onBadImage: "skip" });
-  const batch = await l.next();
-  assert.deepEqual(batch.imageIds, [100, 101, 103]);
-  assert.equal(l.skippedExamples, 1);
-  assert.deepEqual(l.skipped, [{ imageId: 102, file: "img/102.jpg", reason: "corrupt or truncated image (test)" }]);
-});
-
-test("real COCO photos and the real Vocabulary, images mode, with a missing file skipped", { skip: skipCoco }, async () => {
+test("real COCO photos and the real Vocabulary, images mode; a missing file fails the batch, naming it", { skip: skipCoco }, async () => {
   const annotations = JSON.parse(fs.readFileSync(path.join(SAMPLE, "annotations/captions_val2014_sample.json"), "utf8"));
   const files = new Map<number, string>(
     annotations.images.map((im: { id: number; file_name: string }) => [im.id, path.join(SAMPLE, "images/val2014", im.file_name)]),
@@ -219,24 +190,12 @@ test("real COCO photos and the real Vocabulary, images mode, with a missing file
     imageId: a.image_id,
     caption: a.caption,
   }));
-  const missing = captions[0].imageId;
-  files.set(missing, path.join(SAMPLE, "images/val2014/does-not-exist.jpg"));
   const config = trainTransform({ resize: 72, crop: 64 });
   const vocab = Vocabulary.build(captions.map((c) => c.caption), { threshold: 1 });
-  const l = new CaptionLoader({
-    captions,
-    vocab,
-    source: transformSource((id) => files.get(id)!, config),
-    imageShape: [64, 64, 3],
-    batchSize: 60,
-    seed: 3,
-    mode: "images",
-    onBadImage: "skip",
-  });
+  const options = { captions, vocab, imageShape: [64, 64, 3], batchSize: 60, seed: 3, mode: "images" as const };
+  const l = new CaptionLoader({ ...options, source: transformSource((id) => files.get(id)!, config) });
   const batch = await l.next();
-  assert.deepEqual(batch.imageShape, [59, 64, 64, 3]);
-  assert.ok(!batch.imageIds.includes(missing));
-  assert.deepEqual(l.skipped.map((s) => [s.imageId, s.reason]), [[missing, "file not found"]]);
+  assert.deepEqual(batch.imageShape, [60, 64, 64, 3]);
   assert.ok(batch.images.every(Number.isFinite));
   // The real Vocabulary plugs in: row 0 reads back as its caption.
   const row = batch.tokens.subarray(0, batch.time);
@@ -246,4 +205,7 @@ test("real COCO photos and the real Vocabulary, images mode, with a missing file
   const evalSource = transformSource((id) => files.get(id)!, evalTransform({ resize: 72, crop: 64 }));
   const id = captions[5].imageId;
   assert.deepEqual(await evalSource(id, new Random(1)), await evalSource(id, new Random(2)));
+  const gone = path.join(SAMPLE, "images/val2014/does-not-exist.jpg");
+  const broken = new CaptionLoader({ ...options, source: transformSource((i) => (i === captions[0].imageId ? gone : files.get(i)!), config) });
+  await assert.rejects(broken.next(), (error: unknown) => error instanceof ImageError && error.message.includes(gone));
 });

@@ -2,24 +2,28 @@
  * The notebooks, end to end: executed through Jupyter with the tslab kernel (the runner `npm start`
  * uses), in the quick configuration (CAPTIONER_QUICK=1, about a minute), then their HTML exports
  * opened in headless Chromium and checked as a person would see them. Full-page screenshots are
- * saved under test-artifacts/notebooks/.
+ * saved under test-artifacts/notebooks/. Then what running them again, or without a run, or from
+ * a copy outside notebooks/ does.
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
+import { spawnSync } from "node:child_process";
 import {
   buildLibIfStale,
   ensureKernel,
   errorOutputs,
+  kernelEnv,
   NBCONVERT,
+  NOTEBOOKS,
   NotebookRunError,
   PROJECT_ROOT,
   runNotebooks,
   type NotebookRun,
 } from "../scripts/run-notebooks";
-import { checkRendered, CHROMIUM, type PageReport } from "./helpers/render-check";
+import { checkRendered, CHROMIUM, type ChartReport, type PageReport } from "./helpers/render-check";
 
 const ARTIFACTS = path.join(PROJECT_ROOT, "test-artifacts", "notebooks");
 const noJupyter = fs.existsSync(NBCONVERT) ? false : `${NBCONVERT} not found (run scripts/setup.sh to install Debian's Jupyter)`;
@@ -77,18 +81,48 @@ test("the three notebooks run through Jupyter and render in Chromium (quick conf
       t.diagnostic(`screenshots: ${ARTIFACTS}`);
       for (const page of [prelim, training, inference]) assertRendered(page);
 
-      assert.equal(prelim.charts.length, 2, "1_Preliminaries: vocabulary and caption-length charts");
-      assert.ok(prelim.images.filter((i) => i.inCard).length >= 1, "1_Preliminaries: the sample image card");
+      assert.deepEqual(prelim.charts.map((c) => c.title), ["Vocabulary size by count threshold", "Caption length"]);
+      assert.equal(prelim.charts[0].xType, "category", "thresholds are categories, evenly spaced");
+      assert.ok(prelim.images.filter((i) => i.inCard).length >= 1, "1_Preliminaries: the random image's card");
+      assert.equal(prelim.diagrams, 1, "1_Preliminaries: the model's diagram");
+      assert.ok(prelim.figures >= 2, "1_Preliminaries: the image before and after preprocessing");
 
       assert.deepEqual(training.charts.map((c) => c.title), [
         "Training loss (cross-entropy per token)",
         "Training perplexity",
         "Validation after each epoch",
       ]);
+      assertReadableLogAxis(training.charts[1]);
+      assertValidationPanels(training.charts[2]);
       assert.ok(training.images.filter((i) => i.inCard).length >= 1, "2_Training: caption cards");
 
       assert.ok(inference.images.filter((i) => i.inCard).length >= 1, "3_Inference: caption cards");
-      assert.ok(inference.tables >= 1, "3_Inference: the metrics table");
+      assert.ok(inference.tables >= 3, "3_Inference: the step-by-step table, the metrics, the mistakes");
+      assert.ok(inference.figures >= 1, "3_Inference: the image decoded step by step");
+      // plotly.js, minified, once in each notebook that draws charts; none in the one that draws none.
+      assert.deepEqual([prelim, training, inference].map((p) => p.plotlyBundles), [1, 1, 0]);
+      for (const page of [prelim, training, inference]) {
+        const megabytes = fs.statSync(page.html).size / 2 ** 20;
+        assert.ok(megabytes < 7, `${path.basename(page.html)}: ${megabytes.toFixed(1)} MB`);
+      }
+    });
+
+    await t.test("the training cell's output reads in order: no progress line left above the log", () => {
+      const lines = trainCellText(runs[1].executed);
+      const epochDone = lines.findIndex((l) => /^epoch \d+\/\d+ done/.test(l));
+      const lastStep = Math.max(...lines.map((l, i) => (/ · step \d+\/\d+ · loss /.test(l) ? i : -1)));
+      assert.ok(epochDone > lastStep && lastStep > 0, lines.join("\n"));
+      assert.match(lines.at(-1)!, /^checkpoint: /);
+    });
+
+    await t.test("running 2_Training again continues the finished run: it trains nothing and loses nothing", async () => {
+      const before = runFolderState(runDir);
+      const [again] = await runNotebooks({ notebooks: [NOTEBOOKS[1]], runDir, env: { CAPTIONER_QUICK: "1" }, log: (line) => t.diagnostic(line) });
+      assert.deepEqual(errorOutputs(again.executed), []);
+      assert.deepEqual(runFolderState(runDir), before, "training log, checkpoints and latest.json unchanged");
+      const lines = trainCellText(again.executed);
+      assert.match(lines[0], /^continuing the run in .* from step \d+/);
+      assert.ok(lines.some((l) => /^the run was complete \(\d+ steps, 1 epochs\): nothing to train$/.test(l)), lines.join("\n"));
     });
     passed = true;
   } finally {
@@ -97,6 +131,79 @@ test("the three notebooks run through Jupyter and render in Chromium (quick conf
     else t.diagnostic(`run folder kept: ${runDir}`);
   }
 });
+
+test("3_Inference without a trained run stops in one line that says what to do", { skip: noJupyter, timeout: 120_000 }, async () => {
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "captioner-no-run-"));
+  try {
+    await assert.rejects(runNotebooks({ notebooks: [NOTEBOOKS[2]], runDir, env: { CAPTIONER_QUICK: "1" }, log: () => {} }), (error: unknown) => {
+      assert.ok(error instanceof NotebookRunError);
+      assert.match(error.details, /cell 4 of \d+ \(code cell 2, id "load"\)/);
+      const said = errorOutputs(error.executedPath).map((p) => p.text.trim());
+      assert.equal(said.length, 1);
+      assert.match(said[0], /NotebookError: no trained model in .*: run 2_Training first \(or `npm start`\), or set CAPTIONER_RUN_DIR/);
+      assert.equal(said[0].split("\n").length, 1, `one line, no stack trace:\n${said[0]}`);
+      return true;
+    });
+  } finally {
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test("a notebook copied out of notebooks/ fails in nbconvert with what to do", { skip: noJupyter, timeout: 120_000 }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "captioner-copied-"));
+  try {
+    const copy = path.join(dir, "3_Inference.ipynb");
+    fs.copyFileSync(NOTEBOOKS[2], copy);
+    const run = spawnSync(NBCONVERT, ["--to", "notebook", "--execute", copy, "--output", "executed"], {
+      cwd: dir, env: kernelEnv(dir), encoding: "utf8", timeout: 100_000,
+    });
+    assert.notEqual(run.status, 0);
+    // nbconvert shows the failing cell's source: its first lines say why and what to do.
+    assert.match(run.stderr, /if this cell fails with "Cannot find module 'captioner'",\n.*open the notebook from there \(`npm run lab` in the project, after `npm ci`\)/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The text lines that the training cell ("train") printed, in order, and any text its displays were left with. */
+function trainCellText(executed: string): string[] {
+  const nb = JSON.parse(fs.readFileSync(executed, "utf8")) as { cells: { id: string; outputs?: { output_type: string; text?: string | string[]; data?: Record<string, string | string[]> }[] }[] };
+  const cell = nb.cells.find((c) => c.id === "train")!;
+  const join = (text: string | string[] | undefined) => (Array.isArray(text) ? text.join("") : (text ?? ""));
+  const texts = cell.outputs!.map((o) => (o.output_type === "stream" ? join(o.text) : join(o.data?.["text/plain"])));
+  return texts.join("").split("\n").filter((line) => line.trim() !== "");
+}
+
+/** What a re-run must not change: the training log, every checkpoint's metadata, and which is latest. */
+function runFolderState(runDir: string): Record<string, string> {
+  const checkpoints = path.join(runDir, "checkpoints");
+  const state: Record<string, string> = {
+    log: fs.readFileSync(path.join(runDir, "training-log.jsonl"), "utf8"),
+    latest: fs.readFileSync(path.join(checkpoints, "latest.json"), "utf8"),
+  };
+  for (const label of fs.readdirSync(checkpoints).filter((f) => f !== "latest.json")) {
+    state[label] = fs.readFileSync(path.join(checkpoints, label, "checkpoint.json"), "utf8");
+  }
+  return state;
+}
+
+/** A log axis whose tick labels each say their own value, in increasing order (no "7" that means 70). */
+function assertReadableLogAxis(chart: ChartReport): void {
+  assert.equal(chart.yType, "log", `${chart.title}: log axis`);
+  const values = chart.yTicks.map(Number);
+  assert.ok(values.length >= 2 && values.every(Number.isFinite), `${chart.title}: ticks ${chart.yTicks}`);
+  assert.ok(values.every((v, i) => i === 0 || v > values[i - 1]), `${chart.title}: ticks ${chart.yTicks} must increase`);
+}
+
+/** The validation chart: the losses on one axis, each metric family on a panel of its own. */
+function assertValidationPanels(chart: ChartReport): void {
+  const axis = new Map(chart.traceAxes.map((t) => [t.name, t.yaxis]));
+  assert.equal(axis.get("validation loss"), axis.get("training loss (smoothed)"), "validation loss drawn over the training loss");
+  assert.ok(chart.yAxes >= 3, `${chart.yAxes} panels`);
+  const cider = axis.get("CIDEr");
+  assert.ok(cider && cider !== axis.get("Bleu_4") && cider !== axis.get("validation loss"), "CIDEr on a scale of its own");
+  assert.ok(chart.traceAxes.every((t) => t.points > 0), "every trace has data");
+}
 
 /** What every exported page must show: each chart drawn with data, each image decoded. */
 function assertRendered(page: PageReport): void {
@@ -108,4 +215,15 @@ function assertRendered(page: PageReport): void {
   }
   const blank = page.images.filter((i) => i.naturalWidth === 0).length;
   assert.equal(blank, 0, `${name}: ${blank} of ${page.images.length} images did not decode`);
+  assert.notEqual(page.outputWordBreak, "break-all", `${name}: text outputs would wrap in the middle of words`);
+  assert.equal(page.codeOverflows, 0, `${name}: code cut off at the right edge`);
+  for (const card of page.cards) {
+    // A small image is enlarged by a whole factor, with its pixels kept sharp; never blurred.
+    if (card.shownWidth > card.naturalWidth) {
+      assert.ok(card.pixelated && card.shownWidth % card.naturalWidth === 0, `${name}: ${JSON.stringify(card)}`);
+    }
+    assert.ok(card.scoresOnTitleLine, `${name}: a card's scores wrapped under its title`);
+    assert.ok(["", "list-item"].includes(card.summaryDisplay), `${name}: the references fold has no marker`);
+    for (const caption of card.captions) assert.ok(!caption.includes(" ,"), `${name}: "${caption}"`);
+  }
 }

@@ -6,11 +6,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   blindCaption,
-  blindSceneScores,
   matchScene,
+  MISTAKE_KINDS,
+  mistakeSummary,
   normalizeCaption,
   parseMentions,
+  sceneMistakes,
   sceneScores,
+  sceneText,
+  scoresByObjectCount,
 } from "../lib/metrics/scene-score";
 import { Random } from "../lib/random";
 import { describeScene } from "../lib/synthetic/describe";
@@ -117,7 +121,7 @@ test("blind baseline: the most frequent training caption, given to every image",
   assert.throws(() => blindCaption([]), /no training captions/);
 
   const scenes = [scene(1, "green", ["small red circle"]), scene(2, "yellow", ["small blue square", "large white star"])];
-  const blind = blindSceneScores(blindCaption(training), scenes);
+  const blind = sceneScores(new Map(scenes.map((s) => [s.imageId, blindCaption(training)])), scenes);
   assert.equal(blind.precision, 1 / 2);
   assert.equal(blind.recall, 1 / 3);
   const seeing = sceneScores(new Map([[1, "a red circle"], [2, "a blue square and a white star"]]), scenes);
@@ -140,4 +144,39 @@ test("the generator's own captions are true to their scenes (precision 1) and na
   const scores = sceneScores(predictions, scenes);
   assert.equal(scores.precision, 1);
   assert.ok(scores.recall > 0.8, `recall of reference captions: ${scores.recall}`);
+});
+
+test("sceneMistakes sorts each wrong object into one kind, and counts the objects left unnamed", () => {
+  const s = scene(7, "green", ["large red triangle", "small white star", "small blue circle"]);
+  // white triangle: colour and shape both there, on other objects; red square: the colour only;
+  // yellow star: the shape only; purple square: neither; two blue circles: one more than there is.
+  const m = sceneMistakes("a white triangle, a red square, a yellow star, a purple square and two blue circles", s);
+  assert.deepEqual(
+    { ...m },
+    { imageId: 7, objects: 3, named: 6, matched: 1, extra: 1, swapped: 1, wrongShape: 1, wrongColor: 1, wrongBoth: 1, missed: 2 },
+  );
+  // It agrees with matchScene on what is matched.
+  const caption = "a white triangle, a red square, a yellow star, a purple square and two blue circles";
+  assert.equal(matchScene(caption, s).matched, m.matched);
+  const right = sceneMistakes("a red triangle and a white star", s);
+  assert.deepEqual([right.matched, right.missed, MISTAKE_KINDS.reduce((n, k) => n + right[k], 0)], [2, 1, 0]);
+});
+
+test("scoresByObjectCount and mistakeSummary report the run's own numbers", () => {
+  const one = scene(1, "red", ["small blue circle"]);
+  const two = scene(2, "red", ["small blue circle", "large white star"]);
+  const mistakes = [
+    sceneMistakes("a blue circle", one), // 1 of 1 right
+    sceneMistakes("a blue star and a white circle", two), // 2 named, both swapped
+  ];
+  const groups = scoresByObjectCount(mistakes);
+  assert.deepEqual(groups, [
+    { objects: 1, images: 1, precision: 1, recall: 1 },
+    { objects: 2, images: 1, precision: 0, recall: 0 },
+  ]);
+  const summary = mistakeSummary(mistakes);
+  assert.match(summary, /1 object: precision 1\.00, recall 1\.00 \(1 images\); 2 objects: precision 0\.00, recall 0\.00/);
+  assert.match(summary, /Of the 2 objects named that are not in their picture, 2 \(100%\) pair a colour and a shape/);
+  assert.match(summary, /2 of the 3 objects in the pictures go unnamed/);
+  assert.equal(sceneText(two), "small blue circle, large white star on red");
 });

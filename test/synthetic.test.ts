@@ -21,7 +21,7 @@ import {
   SYNTHETIC_MANIFEST_FILE,
   MAX_CAPTION_WORDS,
   MIN_CAPTION_WORDS,
-  cocoFileName,
+  syntheticFileName,
   imageRandom,
   describeScene,
   ensureSyntheticDataset,
@@ -258,7 +258,7 @@ test("same seed → byte-identical dataset; another seed → different images an
     assert.equal(a.size, 40 + 7 + 1, "40 images, 7 annotation files, the manifest");
     assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
     for (const [file, bytes] of a) assert.ok(bytes.equals(b.get(file)!), `${file} differs between two runs with the same seed`);
-    const img = "images/train2014/" + cocoFileName("train", 1);
+    const img = "images/train2014/" + syntheticFileName("train", 1);
     assert.ok(!a.get(img)!.equals(c.get(img)!), "seed 8 drew the same first image as seed 7");
     const captions = "annotations/captions_train2014.json";
     assert.ok(!a.get(captions)!.equals(c.get(captions)!), "seed 8 wrote the same captions as seed 7");
@@ -287,8 +287,8 @@ test("COCO format: files, fields, unique ids across splits, five captions per im
       for (const image of file.images) {
         assert.ok(Number.isInteger(image.id) && !imageIds.has(image.id), `image id ${image.id} repeated`);
         imageIds.add(image.id);
-        assert.equal(image.file_name, cocoFileName(split, image.id));
-        assert.match(image.file_name, new RegExp(`^COCO_${split}2014_\\d{12}\\.jpg$`));
+        assert.equal(image.file_name, syntheticFileName(split, image.id));
+        assert.match(image.file_name, new RegExp(`^synthetic_${split}_\\d{6}\\.jpg$`));
         assert.equal(image.width, 64);
         assert.equal(image.height, 64);
         const captions = file.annotations!.filter((a) => a.image_id === image.id).map((a) => a.caption);

@@ -1,9 +1,10 @@
 /**
  * Plotly charts in notebook outputs, offline.
  *
- * plotly.js comes from the `plotly.js-dist` package, never from a CDN. Its bundle is large, so it is
- * put into a notebook once, by `plotlyLibraryHtml()` in an early cell; each chart's output then holds
- * only its data and a few lines that wait for `window.Plotly`. That keeps charts drawn when the
+ * plotly.js comes from the `plotly.js-dist-min` package (the minified bundle, 4.7 MB), never from a
+ * CDN. It is put into a notebook once, by `plotlyLibraryHtml()` in the first cell (see
+ * `notebookHeadHtml`); each chart's output then holds only its data and a few lines that wait for
+ * `window.Plotly`. That keeps charts drawn when the
  * notebook is reopened (a trusted notebook) or exported to HTML, which replays every output in order.
  */
 import * as fs from "node:fs";
@@ -18,9 +19,9 @@ export interface Figure {
 
 /** A `<script>` holding the whole plotly.js bundle: display it once per notebook. */
 export function plotlyLibraryHtml(): string {
-  const bundle = fs.readFileSync(require.resolve("plotly.js-dist"), "utf8");
+  const bundle = fs.readFileSync(require.resolve("plotly.js-dist-min"), "utf8");
   return `<script type="text/javascript">${escapeScript(bundle)}</script>` +
-    `<div style="color:#888;font-size:12px">plotly.js loaded (offline, from node_modules/plotly.js-dist)</div>`;
+    `<div style="color:#888;font-size:12px">plotly.js loaded (offline, from node_modules/plotly.js-dist-min)</div>`;
 }
 
 /** The HTML of one chart: a div and a script that draws into it once plotly.js is there. */

@@ -168,7 +168,107 @@ export function blindCaption(trainingCaptions: Iterable<string>): string {
   return best;
 }
 
-/** The scene scores of one caption given to every scene (the blind baseline). */
-export function blindSceneScores(caption: string, scenes: readonly Scene[]): SceneScores {
-  return sceneScores(new Map(scenes.map((scene) => [scene.imageId, caption])), scenes);
+/**
+ * What a caption gets wrong about one scene. Each named object that is not matched to one in the
+ * scene counts once, in the first of these that fits it:
+ *   extra      — the scene has this colour-shape pair, but fewer of them than the caption says;
+ *   swapped    — the colour and the shape are both in the scene, on different objects (a binding error);
+ *   wrongShape — the colour is in the scene, the shape is not;
+ *   wrongColor — the shape is in the scene, the colour is not;
+ *   wrongBoth  — neither is.
+ * `missed` counts the scene's objects that the caption does not name.
+ */
+export interface SceneMistakes {
+  imageId: number;
+  objects: number;
+  named: number;
+  matched: number;
+  extra: number;
+  swapped: number;
+  wrongShape: number;
+  wrongColor: number;
+  wrongBoth: number;
+  missed: number;
+}
+
+export const MISTAKE_KINDS = ["swapped", "wrongShape", "wrongColor", "wrongBoth", "extra"] as const;
+export type MistakeKind = (typeof MISTAKE_KINDS)[number];
+
+/** Sorts a caption's unmatched objects into the kinds of SceneMistakes. */
+export function sceneMistakes(caption: string, scene: Scene): SceneMistakes {
+  const present = tally(scene.objects);
+  const left = new Map(present); // scene objects not yet matched, by key
+  const mistakes: SceneMistakes = {
+    imageId: scene.imageId, objects: scene.objects.length, named: 0, matched: 0,
+    extra: 0, swapped: 0, wrongShape: 0, wrongColor: 0, wrongBoth: 0, missed: 0,
+  };
+  for (const object of parseMentions(caption)) {
+    mistakes.named++;
+    const key = keyOf(object);
+    if ((left.get(key) ?? 0) > 0) {
+      left.set(key, left.get(key)! - 1);
+      mistakes.matched++;
+      continue;
+    }
+    const colorIn = scene.objects.some((o) => o.color === object.color);
+    const shapeIn = scene.objects.some((o) => o.shape === object.shape);
+    if (present.has(key)) mistakes.extra++;
+    else if (colorIn && shapeIn) mistakes.swapped++;
+    else if (colorIn) mistakes.wrongShape++;
+    else if (shapeIn) mistakes.wrongColor++;
+    else mistakes.wrongBoth++;
+  }
+  mistakes.missed = scene.objects.length - mistakes.matched;
+  return mistakes;
+}
+
+/** Scene scores of a group of images (e.g. those with two objects): micro-averaged as in `sceneScores`. */
+export interface SceneGroup {
+  objects: number;
+  images: number;
+  precision: number;
+  recall: number;
+}
+
+/** Precision and recall by the number of objects in the scene, fewest first. */
+export function scoresByObjectCount(mistakes: readonly SceneMistakes[]): SceneGroup[] {
+  const counts = [...new Set(mistakes.map((m) => m.objects))].sort((a, b) => a - b);
+  return counts.map((objects) => {
+    const group = mistakes.filter((m) => m.objects === objects);
+    const sum = (field: "named" | "matched" | "objects") => group.reduce((total, m) => total + m[field], 0);
+    return { objects, images: group.length, precision: ratio(sum("matched"), sum("named")), recall: ratio(sum("matched"), sum("objects")) };
+  });
+}
+
+/** Each kind of wrong object in words, for `mistakeSummary`. */
+export const MISTAKE_WORDS: Record<MistakeKind, string> = {
+  swapped: "pair a colour and a shape that are both in the picture, but on different objects (a binding error)",
+  wrongShape: "have a colour of the picture with a shape that is not in it",
+  wrongColor: "have a shape of the picture with a colour that is not in it",
+  wrongBoth: "have neither colour nor shape in the picture",
+  extra: "repeat an object more times than the picture has it",
+};
+
+/**
+ * A run's mistakes in words, from its numbers: scores by the number of objects in the scene, then
+ * the kinds of wrong objects named, most frequent first, and the objects left unnamed.
+ */
+export function mistakeSummary(mistakes: readonly SceneMistakes[]): string {
+  const groups = scoresByObjectCount(mistakes)
+    .map((g) => `${g.objects} object${g.objects === 1 ? "" : "s"}: precision ${g.precision.toFixed(2)}, recall ${g.recall.toFixed(2)} (${g.images} images)`)
+    .join("; ");
+  const total = (field: keyof SceneMistakes) => mistakes.reduce((n, m) => n + (m[field] as number), 0);
+  const wrong = MISTAKE_KINDS.reduce((n, kind) => n + total(kind), 0);
+  const unnamed = `${total("missed")} of the ${total("objects")} objects in the pictures go unnamed.`;
+  if (wrong === 0) return `By objects in the scene: ${groups}. No caption names an object that is not in its picture; ${unnamed}`;
+  const kinds = MISTAKE_KINDS.map((kind) => ({ kind, n: total(kind) }))
+    .filter((k) => k.n > 0)
+    .sort((a, b) => b.n - a.n)
+    .map((k) => `${k.n} (${Math.round((100 * k.n) / wrong)}%) ${MISTAKE_WORDS[k.kind]}`);
+  return `By objects in the scene: ${groups}. Of the ${wrong} objects named that are not in their picture, ${kinds.join("; ")}. And ${unnamed}`;
+}
+
+/** A scene's objects in words: "a large red circle, a small blue star on green". */
+export function sceneText(scene: Scene): string {
+  return `${scene.objects.map((o) => `${o.size} ${o.color} ${o.shape}`).join(", ")} on ${scene.background}`;
 }

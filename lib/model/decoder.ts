@@ -68,15 +68,6 @@ export class DecoderRNN {
     return [this.embedding, ...this.lstm.variables, this.outputKernel, this.outputBias];
   }
 
-  /** Whether the optimiser updates the decoder's weights. */
-  get trainable(): boolean {
-    return this.embedding.trainable;
-  }
-
-  set trainable(trainable: boolean) {
-    for (const v of this.variables) v.trainable = trainable;
-  }
-
   /**
    * Teacher-forced pass over whole captions (differentiable; the training path).
    *

@@ -65,11 +65,17 @@ export function trainStep(params: TrainStepParams): number {
  */
 export function clipByGlobalNorm(grads: tf.NamedTensorMap, clipNorm: number): tf.NamedTensorMap {
   const names = Object.keys(grads);
-  const normTensor = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]))))));
-  const norm = normTensor.dataSync()[0];
-  normTensor.dispose();
+  const norm = globalNorm(grads);
   if (!Number.isFinite(norm)) throw new Error(`train-step.ts: the gradient norm is ${norm}: training diverged`);
   if (norm <= clipNorm) return { ...grads };
   const scale = clipNorm / norm;
   return tf.tidy(() => Object.fromEntries(names.map((n) => [n, tf.mul(grads[n], scale)])));
+}
+
+/** ‖g‖: the length of all the gradients together, as one vector. */
+export function globalNorm(grads: tf.NamedTensorMap): number {
+  const normTensor = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))));
+  const norm = normTensor.dataSync()[0];
+  normTensor.dispose();
+  return norm;
 }

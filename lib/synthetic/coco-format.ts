@@ -12,8 +12,11 @@ import { SPLITS, type Split } from "../coco";
 
 export { SPLITS, type Split };
 
-/** Bumped whenever the generator's output changes; part of the manifest, so old datasets get rebuilt. */
-export const SYNTHETIC_GENERATOR_VERSION = "1.1.0";
+/**
+ * Bumped whenever the generator's output changes; part of the manifest, so old datasets get rebuilt.
+ * 1.2.0: image files named synthetic_<split>_<id>.jpg instead of COCO's names (same pixels and captions).
+ */
+export const SYNTHETIC_GENERATOR_VERSION = "1.2.0";
 /** The release date of SYNTHETIC_GENERATOR_VERSION: the info block's date comes from here, never from the clock. */
 export const SYNTHETIC_GENERATOR_DATE = "2025-01-01 00:00:00";
 
@@ -71,9 +74,13 @@ export function syntheticInfo(seed: number): CocoInfo {
   };
 }
 
-/** COCO's file naming: COCO_train2014_000000000123.jpg. */
-export function cocoFileName(split: Split, imageId: number, extension = "jpg"): string {
-  return `COCO_${split}2014_${String(imageId).padStart(12, "0")}.${extension}`;
+/**
+ * A synthetic image's file name, synthetic_train_000123.jpg: named for what it is, so it is never
+ * taken for a COCO photo (COCO_train2014_000000000123.jpg). The id is the last number, as in COCO's
+ * names, which is where `npm run caption` reads it from.
+ */
+export function syntheticFileName(split: Split, imageId: number, extension = "jpg"): string {
+  return `synthetic_${split}_${String(imageId).padStart(6, "0")}.${extension}`;
 }
 
 /** Paths inside a dataset root, the same for real COCO and the synthetic set. */
@@ -87,7 +94,7 @@ export const datasetLayout = {
 export function cocoImage(split: Split, imageId: number, size: number): CocoImage {
   return {
     id: imageId,
-    file_name: cocoFileName(split, imageId),
+    file_name: syntheticFileName(split, imageId),
     width: size,
     height: size,
     license: 1,

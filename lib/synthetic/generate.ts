@@ -4,7 +4,7 @@
  * Layout (the same as real COCO, plus the test captions and the ground-truth scenes):
  *   <root>/annotations/captions_{train,val,test}2014.json, image_info_test2014.json,
  *                      scenes_{train,val,test}2014.json
- *   <root>/images/{train,val,test}2014/COCO_<split>2014_<12-digit id>.jpg
+ *   <root>/images/{train,val,test}2014/synthetic_<split>_<6-digit id>.jpg
  *   <root>/synthetic-manifest.json   (the options it was made with; written last)
  *
  * Determinism: each image's scene and captions come from its own random stream, derived

@@ -10,6 +10,6 @@ export { deriveSeed, imageRandom } from "./streams";
 export { gridCell, sampleScene } from "./sample-scene";
 export { renderScene, sceneToSvg, COLOR_HEX, type RenderOptions } from "./render";
 export { describeScene, positionPhrase, CAPTIONS_PER_IMAGE, MIN_CAPTION_WORDS, MAX_CAPTION_WORDS } from "./describe";
-export { cocoFileName, SYNTHETIC_GENERATOR_VERSION } from "./coco-format";
+export { syntheticFileName, SYNTHETIC_GENERATOR_VERSION } from "./coco-format";
 export * from "./generate";
 export * from "./ensure";

@@ -26,7 +26,7 @@ const CHROMIUM_ARGS = [
   "--no-first-run",
 ];
 
-/** One Plotly chart as drawn: its title and the marks of its data traces. */
+/** One Plotly chart as drawn: its title, the marks of its data traces, its axes. */
 export interface ChartReport {
   title: string;
   /** Data traces drawn (scatter or bar). */
@@ -35,6 +35,29 @@ export interface ChartReport {
   points: number;
   /** Line paths drawn with a non-empty shape. */
   lines: number;
+  /** Each trace's name and the y axis it is drawn on ("y", "y2", ...), from the chart's data. */
+  traceAxes: { name: string; yaxis: string; points: number }[];
+  /** The axis types Plotly used for the first x and y axes ("linear", "log", "category"). */
+  xType: string;
+  yType: string;
+  /** The y axes of the chart (one per panel). */
+  yAxes: number;
+  /** The tick labels drawn on the y axes, as shown. */
+  yTicks: string[];
+}
+
+/** One caption card as shown. */
+export interface CardReport {
+  /** The image's drawn and natural widths, and whether it is drawn pixelated. */
+  shownWidth: number;
+  naturalWidth: number;
+  pixelated: boolean;
+  /** Whether the scores sit on the title's line (not wrapped onto one of their own). */
+  scoresOnTitleLine: boolean;
+  /** The computed display of the references' <summary>: "list-item" shows its ▸ marker. */
+  summaryDisplay: string;
+  /** The model's captions, as shown. */
+  captions: string[];
 }
 
 /** One image: in a caption card or a plain image output, and whether it decoded. */
@@ -53,6 +76,17 @@ export interface PageReport {
   tables: number;
   /** The text a chart shows in place of itself when plotly.js never arrived. */
   plotlyMissing: boolean;
+  /** <script> elements that hold the plotly.js bundle itself. */
+  plotlyBundles: number;
+  cards: CardReport[];
+  /** Figures (figuresHtml: an image with a line under it) whose image decoded. */
+  figures: number;
+  /** The model's diagram (svg.captioner-diagram). */
+  diagrams: number;
+  /** The computed word-break of text outputs ("break-all" cuts words in the middle). */
+  outputWordBreak: string;
+  /** Code cells whose code is wider than the cell (cut off at the right edge). */
+  codeOverflows: number;
   screenshot?: string;
 }
 
@@ -108,13 +142,36 @@ async function inspect(page: Page, html: string): Promise<PageReport> {
       .filter((div) => div.querySelector(".main-svg"))
       .map((div) => {
         const traces = [...div.querySelectorAll(".scatterlayer .trace, .barlayer .trace")];
+        // Plotly keeps the figure on its div: the data as given, the layout as it drew it.
+        const plot = div as unknown as { data: { name?: string; yaxis?: string; y?: unknown[] }[]; _fullLayout: Record<string, { type?: string }> };
         return {
           title: div.querySelector(".gtitle")?.textContent ?? "",
           traces: traces.length,
           points: traces.reduce((n, t) => n + t.querySelectorAll(".point").length, 0),
           lines: traces.reduce((n, t) => n + [...t.querySelectorAll("path.js-line")].filter((p) => (p.getAttribute("d") ?? "").length > 1).length, 0),
+          traceAxes: plot.data.map((t) => ({ name: t.name ?? "", yaxis: t.yaxis ?? "y", points: t.y?.length ?? 0 })),
+          xType: plot._fullLayout.xaxis?.type ?? "",
+          yType: plot._fullLayout.yaxis?.type ?? "",
+          yAxes: Object.keys(plot._fullLayout).filter((k) => /^yaxis\d*$/.test(k)).length,
+          yTicks: [...div.querySelectorAll(".ytick text")].map((t) => t.textContent ?? ""),
         };
       });
+    const cards = [...document.querySelectorAll(".caption-card")].map((card) => {
+      const img = card.querySelector("img") as HTMLImageElement;
+      const scores = card.querySelector(".card-scores");
+      const title = scores?.previousElementSibling;
+      const summary = card.querySelector("summary");
+      return {
+        shownWidth: img.getBoundingClientRect().width,
+        naturalWidth: img.naturalWidth,
+        pixelated: getComputedStyle(img).imageRendering === "pixelated",
+        scoresOnTitleLine: !scores || !title || Math.abs(scores.getBoundingClientRect().top - title.getBoundingClientRect().top) < 2,
+        summaryDisplay: summary ? getComputedStyle(summary).display : "",
+        captions: [...card.querySelectorAll(":scope > div > b")].map((b) => b.parentElement?.textContent ?? ""),
+      };
+    });
+    const outputPre = document.querySelector(".jp-OutputArea-output pre");
+    const codeBlocks = [...document.querySelectorAll(".jp-InputArea-editor pre")];
     // Images of caption cards, and image outputs (nbconvert's lab template wraps them in .jp-RenderedImage).
     const images = [...document.querySelectorAll(".caption-card img, .jp-RenderedImage img")].map((img) => ({
       inCard: img.closest(".caption-card") !== null,
@@ -126,31 +183,62 @@ async function inspect(page: Page, html: string): Promise<PageReport> {
       images,
       tables: document.querySelectorAll("table.captioner-table").length,
       plotlyMissing: document.body.innerText.includes("plotly.js is not loaded"),
+      plotlyBundles: [...document.scripts].filter((script) => (script.textContent ?? "").length > 1_000_000).length,
+      cards,
+      figures: [...document.querySelectorAll("figure.captioner-figure img")].filter((img) => (img as HTMLImageElement).naturalWidth > 0).length,
+      diagrams: document.querySelectorAll("svg.captioner-diagram").length,
+      outputWordBreak: outputPre ? getComputedStyle(outputPre).wordBreak : "",
+      codeOverflows: codeBlocks.filter((pre) => pre.scrollWidth > pre.clientWidth + 1).length,
     };
   });
   return { html, ...seen };
 }
 
+/** A picture for the README: a part of an exported notebook, found by what its code cell says. */
+interface DocPicture {
+  file: string;
+  notebook: "1_Preliminaries" | "2_Training" | "3_Inference";
+  /** Text in the cell's code that finds it. */
+  cell: string;
+  /** The whole cell (code and output), or its output only. */
+  part: "cell" | "output";
+}
+
+/** The teaching cells of the notebooks, as the README shows them. */
+const DOC_PICTURES: DocPicture[] = [
+  { file: "random-image.png", notebook: "1_Preliminaries", cell: "Math.random on purpose", part: "cell" },
+  { file: "vocabulary.png", notebook: "1_Preliminaries", cell: "cap.vocabularyChart(", part: "output" },
+  { file: "architecture.png", notebook: "1_Preliminaries", cell: "cap.architectureSvg(", part: "output" },
+  { file: "preprocessing.png", notebook: "1_Preliminaries", cell: "the evaluation transform: no random crop", part: "output" },
+  { file: "settings.png", notebook: "2_Training", cell: "cap.settingsTableHtml(", part: "cell" },
+  { file: "training-by-hand.png", notebook: "2_Training", cell: "step <= 5", part: "cell" },
+  { file: "training-loss.png", notebook: "2_Training", cell: '"Training loss (cross-entropy per token)"', part: "output" },
+  { file: "validation-epochs.png", notebook: "2_Training", cell: "cap.validationChart(", part: "output" },
+  { file: "decoding-step-by-step.png", notebook: "3_Inference", cell: "the five most likely next words", part: "cell" },
+  { file: "mistakes.png", notebook: "3_Inference", cell: "cap.sceneMistakes(", part: "output" },
+];
+
 /**
- * The README's pictures from a real run: the loss chart and the per-epoch chart of notebook 2,
- * and the first caption cards of notebook 3, each cropped to its element.
+ * The README's pictures from a real run: each teaching cell of the notebooks (DOC_PICTURES), cropped
+ * to the cell or to its output, and the first caption cards of notebook 3.
  */
 export async function saveDocScreenshots(runDir: string, docsDir: string): Promise<string[]> {
   fs.mkdirSync(docsDir, { recursive: true });
   const browser = await launchChromium();
   const saved: string[] = [];
-  const shoot = async (locator: ReturnType<Page["locator"]>, name: string) => {
-    const file = path.join(docsDir, name);
-    await locator.screenshot({ path: file });
-    saved.push(file);
-  };
   try {
-    const training = await openExport(browser, path.join(runDir, "2_Training.html"));
-    const charts = training.locator(".captioner-plot");
-    await shoot(charts.nth(0), "training-loss.png");
-    await shoot(charts.nth(2), "validation-epochs.png");
-    const inference = await openExport(browser, path.join(runDir, "3_Inference.html"));
-    saved.push(await shootCards(inference, 3, path.join(docsDir, "caption-cards.png")));
+    const pages = new Map<string, Page>();
+    for (const notebook of ["1_Preliminaries", "2_Training", "3_Inference"]) {
+      pages.set(notebook, await openExport(browser, path.join(runDir, `${notebook}.html`)));
+    }
+    for (const picture of DOC_PICTURES) {
+      const cell = pages.get(picture.notebook)!.locator(".jp-CodeCell", { has: pages.get(picture.notebook)!.locator(".jp-InputArea", { hasText: picture.cell }) });
+      const target = picture.part === "cell" ? cell : cell.locator(".jp-Cell-outputWrapper");
+      const file = path.join(docsDir, picture.file);
+      await target.first().screenshot({ path: file });
+      saved.push(file);
+    }
+    saved.push(await shootCards(pages.get("3_Inference")!, 3, path.join(docsDir, "caption-cards.png")));
   } finally {
     await browser.close();
   }

@@ -1,0 +1,80 @@
+/**
+ * The captioner that ships in models/flickr8k-mobilenet: small enough for git, offline, it
+ * captions the example photos as what they show, and it reproduces its model card's scores on
+ * the Flickr8k test split (which lives in ../shared, skipped visibly where it is absent).
+ */
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { initBackend } from "../lib/backend";
+import { Captioner } from "../lib/captioner";
+import { readJson } from "../lib/json-file";
+import { isModelFolder, SHIPPED_MODEL } from "../lib/model-folder";
+import { main as caption } from "../scripts/caption";
+
+const ROOT = path.resolve(__dirname, "..");
+const PHOTOS = path.join(ROOT, "notebooks", "photos");
+const FLICKR8K = path.resolve(ROOT, "../shared/flickr8k");
+const flickrMissing = fs.existsSync(path.join(FLICKR8K, "Flickr_8k.testImages.txt")) ? undefined : `${FLICKR8K} not found`;
+
+/** What the model card states, machine-readable: the test split's scores of each decoder. */
+interface Card {
+  beam: { size: number; alpha: number };
+  test: Record<string, Record<string, number>>;
+}
+
+test("the shipped model fits in git: at most 12 MB in all, every file under 5 MB", () => {
+  assert.ok(isModelFolder(SHIPPED_MODEL), `${SHIPPED_MODEL} is not a model folder`);
+  const files = fs.readdirSync(SHIPPED_MODEL, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  const sizes = files.map((e) => fs.statSync(path.join(e.parentPath, e.name)).size);
+  assert.ok(Math.max(...sizes) < 5e6, `largest file ${Math.max(...sizes)} bytes`);
+  assert.ok(sizes.reduce((a, b) => a + b, 0) <= 12e6, `${sizes.reduce((a, b) => a + b, 0)} bytes in all`);
+});
+
+test("npm run caption with no --checkpoint uses the shipped model: the skateboarder is a person on a skateboard", async () => {
+  await initBackend();
+  const out: string[] = [];
+  const err: string[] = [];
+  const photo = path.join(PHOTOS, "COCO_val2014_000000199055.jpg");
+  const code = await caption([photo], { out: (l) => out.push(l), err: (l) => err.push(l) });
+  assert.equal(code, 0, err.join("\n"));
+  const text = out[0].slice(photo.length + 2);
+  assert.match(text, /\b(man|person|boy|skateboarder|skater|woman|girl)\b.*\bskateboard/, text);
+  assert.ok(!err.some((l) => /synthetic/.test(l)), "no warning: this model knows photos");
+});
+
+test("the example photos are captioned with words of what they show", async () => {
+  await initBackend();
+  const model = await Captioner.load(SHIPPED_MODEL);
+  const { beam } = readJson(path.join(SHIPPED_MODEL, "card.json")) as Card;
+  // Within Flickr8k's vocabulary: people, dogs, sports, water, streets; no zebras or pizzas.
+  const expected: Record<string, RegExp> = {
+    "COCO_val2014_000000199055.jpg": /skateboard/,
+    "COCO_val2014_000000427034.jpg": /\bdog\b/,
+    "COCO_val2014_000000405279.jpg": /\b(water|beach|kite|kites|ocean|lake|people)\b/,
+  };
+  const files = Object.keys(expected).map((f) => path.join(PHOTOS, f));
+  const captions = await model.captionFiles(files, { beamSize: beam.size, alpha: beam.alpha });
+  model.dispose();
+  Object.values(expected).forEach((pattern, i) => assert.match(captions[i].caption, pattern, `${files[i]}: ${captions[i].caption}`));
+});
+
+test("the shipped model reproduces its model card's test scores (npm run evaluate, from the photos' pixels)", { skip: flickrMissing }, async () => {
+  const card = readJson(path.join(SHIPPED_MODEL, "card.json")) as Card;
+  const tsx = path.join(ROOT, "node_modules/.bin/tsx");
+  const args = [path.join(ROOT, "scripts/evaluate.ts"), "--model", SHIPPED_MODEL, "--data-root", FLICKR8K, "--split", "test"];
+  const beamArgs = ["--beam", `1,${card.beam.size}`, "--alpha", String(card.beam.alpha), "--json"];
+  const { stdout } = await promisify(execFile)(tsx, [...args, ...beamArgs], { maxBuffer: 1 << 24 });
+  const rows = stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, number | string>);
+  for (const row of rows) {
+    const stated = card.test[row.decoder as string];
+    assert.ok(stated, `the card has no ${row.decoder} row`);
+    for (const [metric, value] of Object.entries(stated)) {
+      assert.ok(Math.abs((row[metric] as number) - value) < 1e-3, `${row.decoder} ${metric}: ${row[metric]}, the card says ${value}`);
+    }
+  }
+  assert.deepEqual(rows.map((r) => r.decoder), ["greedy", `beam${card.beam.size}`]);
+});
