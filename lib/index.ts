@@ -24,7 +24,7 @@ export type { Scene } from "./synthetic/scene";
 
 // The model: encoder, decoder (its LSTM), the loss, one training step
 export { Captioner } from "./captioner";
-export { SHIPPED_MODEL, isModelFolder, photoWarning, modelCheckpoint } from "./model-folder";
+export { SHIPPED_MODEL, isModelFolder, photoWarning, modelCheckpoint, readModelCard, type ModelCard } from "./model-folder";
 export { EncoderCNN } from "./model/encoder";
 export { DecoderRNN } from "./model/decoder";
 export { LSTM, type LSTMState } from "./model/lstm";

@@ -28,6 +28,18 @@ export const SHIPPED_MODEL = projectPath("models", "flickr8k-mobilenet");
 const BACKBONE = "backbone";
 const CAPTIONER = "captioner";
 
+/** card.json beside a model card: what the card states, machine-readable (the tests check it). */
+export interface ModelCard {
+  /** The beam search the card recommends, chosen on the dev split. */
+  beam: { size: number; alpha: number };
+  /** Scores on the test split by decoder ("greedy", "beam3"), metric → value. */
+  test: Record<string, Record<string, number>>;
+}
+
+export function readModelCard(dir: string): ModelCard {
+  return readJson(path.join(dir, "card.json")) as ModelCard;
+}
+
 /** Is `dir` a model folder (rather than a checkpoint or run folder)? */
 export function isModelFolder(dir: string): boolean {
   return fs.existsSync(path.join(dir, CAPTIONER, "checkpoint.json")) && fs.existsSync(path.join(dir, BACKBONE, "model.json"));

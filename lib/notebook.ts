@@ -4,7 +4,9 @@
  * continued, and errors that tell a person what to do in one line.
  *
  * Environment variables, all optional:
- *   CAPTIONER_DATASET   a preset of lib/config.ts (PRESETS): "synthetic" (default), "coco", ...
+ *   CAPTIONER_DATASET   a preset of lib/config.ts (PRESETS): "synthetic" (default), "flickr8k", "coco"
+ *   CAPTIONER_DATA_ROOT where that dataset is, if not in the preset's folder (e.g. a Flickr8k elsewhere)
+ *   CAPTIONER_BACKBONE  a local copy of the preset's pretrained backbone (offline machines)
  *   CAPTIONER_RUN_DIR   the run folder; default runs/latest (`npm start` points it at its last run)
  *   CAPTIONER_QUICK=1   everything shrunk to a smoke test (the test suite runs the notebooks so)
  */
@@ -12,6 +14,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { initBackend, type BackendInfo } from "./backend";
 import { Captioner } from "./captioner";
+import { SHIPPED_MODEL } from "./model-folder";
 import { readCheckpointMeta, resolveCheckpoint } from "./checkpoint";
 import { dataFolderFor, presetFor, QUICK_SETTINGS, type DatasetName, type TrainConfig } from "./config";
 import { escapeHtml } from "./display/cards";
@@ -54,14 +57,21 @@ export async function setupNotebook(
 ): Promise<NotebookSetup> {
   const root = projectRoot();
   const quick = env.CAPTIONER_QUICK === "1";
-  const preset = presetFor(env.CAPTIONER_DATASET ?? "synthetic");
+  const preset = withLocalBackbone(presetFor(env.CAPTIONER_DATASET ?? "synthetic"), env.CAPTIONER_BACKBONE);
   const folder = dataFolderFor(preset, quick);
-  const dataRoot = path.resolve(root, folder.dataRoot);
+  const dataRoot = path.resolve(root, env.CAPTIONER_DATA_ROOT ?? folder.dataRoot);
   const runDir = path.resolve(root, env.CAPTIONER_RUN_DIR ?? path.join("runs", "latest"));
   const backend = await initBackend({ log });
   log(`dataset: ${preset.dataset}${quick ? " (quick smoke-test configuration)" : ""} in ${shortPath(root, dataRoot)}`);
   log(`run folder: ${describeRunDir(root, runDir)}`);
   return { root, runDir, dataset: preset.dataset, quick, preset, dataRoot, syntheticImages: folder.images, backend };
+}
+
+/** The preset with its pretrained backbone read from a local folder, when one is given. */
+function withLocalBackbone(preset: TrainConfig, source: string | undefined): TrainConfig {
+  if (!source) return preset;
+  if (preset.encoder.kind !== "pretrained") throw new NotebookError(`CAPTIONER_BACKBONE: the ${preset.dataset} preset trains its own CNN`);
+  return { ...preset, encoder: { kind: "pretrained", backbone: { ...preset.encoder.backbone, source: path.resolve(source) } } };
 }
 
 /** "runs/latest → runs/abc123 (trained to step 1500)", or that it has no checkpoint yet. */
@@ -146,7 +156,8 @@ export async function loadTrainedModel(setup: NotebookSetup): Promise<Captioner>
   if (!hasCheckpoint(setup.runDir)) {
     const where = shortPath(setup.root, setup.runDir);
     throw new NotebookError(
-      `no trained model in ${where}: run 2_Training first (or \`npm start\`), or set CAPTIONER_RUN_DIR to a run folder that has checkpoints/`,
+      `no trained model in ${where}: run 2_Training first (or \`npm start\`), set CAPTIONER_RUN_DIR to a run folder that has checkpoints/, ` +
+        `or caption photos with the model that ships in ${shortPath(setup.root, SHIPPED_MODEL)} (the last section)`,
     );
   }
   return Captioner.load(setup.runDir);

@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { nanoid } from "nanoid";
-import { projectPath } from "../paths";
+import { projectPath, projectRoot } from "../paths";
 import { readJson } from "../json-file";
 
 /** Default parent folder of downloaded models: data/models in the project, wherever the code runs from. */
@@ -60,8 +60,14 @@ export async function modelFolder(source: string, name: string, cacheRoot = DEFA
   return dir;
 }
 
+/**
+ * The folder of a local model. A relative path is the project's (as `npm run` gives it, from the
+ * project root), so a checkpoint trained from the command line loads in a notebook too, whose
+ * working folder is notebooks/.
+ */
 function localModelFolder(source: string): string {
-  const dir = source.endsWith(".json") ? path.dirname(source) : source;
+  const given = source.endsWith(".json") ? path.dirname(source) : source;
+  const dir = path.resolve(projectRoot(), given);
   if (!fs.existsSync(path.join(dir, "model.json"))) throw new Error(`${source}: no model.json here`);
   return dir;
 }
