@@ -139,6 +139,8 @@ async function extractUnlocked(opts: FeatureExtractionOptions, fingerprint: Feat
   const index = openForAppend(dir, fingerprint, backbone.featureDim, opts.onMismatch ?? "error");
   const done = new Set(index.ids);
   const todo = uniqueById(opts.images).filter((image) => !done.has(image.imageId));
+  // A complete cache is only read: its files keep their bytes and dates (it may be shared, or read-only).
+  if (todo.length === 0) return { rows: index.rows, extracted: 0, skipped: index.skipped, complete: true, seconds: 0 };
   index.skipped = []; // images that failed before are tried again
 
   const started = Date.now();
@@ -258,7 +260,7 @@ function truncateToIndex(featuresPath: string, index: FeatureIndex): void {
   index.rows = Math.min(index.rows, Math.floor(size / rowBytes));
   index.ids = index.ids.slice(0, index.rows);
   if (!fs.existsSync(featuresPath)) fs.writeFileSync(featuresPath, Buffer.alloc(0));
-  fs.truncateSync(featuresPath, index.rows * rowBytes);
+  if (size !== index.rows * rowBytes) fs.truncateSync(featuresPath, index.rows * rowBytes);
 }
 
 interface DecodedBatch {

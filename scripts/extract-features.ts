@@ -39,6 +39,7 @@ const USAGE = `Usage: npm run features -- [options]
   --data NAME            ${Object.keys(PRESETS).join(" | ")} (default coco): the preset whose dataset,
                          backbone and feature folder are used
   --data-root DIR        where the dataset is (default: the preset's dataRoot)
+  --feature-dir DIR      the folder of feature caches (default: the preset's featureDir, as training)
   --split NAME           train | val | test, or all (default train)
   --images DIR           instead of --data/--split: every image in DIR (id = the file name's last number)
   --limit N              only the first N images
@@ -59,6 +60,7 @@ function parse() {
     options: {
       data: { type: "string", default: "coco" },
       "data-root": { type: "string" },
+      "feature-dir": { type: "string" },
       split: { type: "string", default: "train" },
       images: { type: "string" },
       limit: { type: "string" },
@@ -83,7 +85,7 @@ function parse() {
   const spec: BackboneSpec | undefined = backboneFromFlags(values, base) ?? base;
   if (!spec) throw new Error(`the ${values.data} preset trains its own CNN: give --backbone to extract features`);
   const dataRoot = values["data-root"] ?? preset.dataRoot;
-  return { ...values, spec, dataRoot, featureDir: preset.featureDir, batch: positiveInt(values.batch, "--batch"), limit: values.limit ? positiveInt(values.limit, "--limit") : Infinity };
+  return { ...values, spec, dataRoot, featureDir: values["feature-dir"] ?? preset.featureDir, batch: positiveInt(values.batch, "--batch"), limit: values.limit ? positiveInt(values.limit, "--limit") : Infinity };
 }
 
 function positiveInt(text: string, flag: string): number {

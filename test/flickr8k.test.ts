@@ -189,4 +189,26 @@ describe("the shipped captioner's recipe (FLICKR8K_CONFIG)", () => {
     assert.equal(losses[0].length >= 4, true);
     assert.deepEqual(losses[0], losses[1]);
   });
+
+  test("npm run features fills the cache that training reads: training extracts nothing again", { skip: recipeMissing }, async () => {
+    await initBackend();
+    const dataRoot = smallFlickr8k({ train: 16, dev: 4, test: 4 });
+    const featureDir = path.join(dataRoot, "features");
+    const tsx = path.resolve(__dirname, "../node_modules/.bin/tsx");
+    const script = path.resolve(__dirname, "../scripts/extract-features.ts");
+    const args = ["--data", "flickr8k", "--data-root", dataRoot, "--feature-dir", featureDir, "--backbone", SHARED_V1_075, "--split", "all", "--no-progress", "--json"];
+    const { stdout } = await promisify(execFile)(tsx, [script, ...args]);
+    const lines = stdout.trim().split("\n").map((l) => JSON.parse(l) as { out: string; rows: number });
+    assert.deepEqual(lines.map((l) => [path.relative(featureDir, l.out), l.rows]), [
+      [path.join("mobilenet_v1_0.75_224", "train"), 16], [path.join("mobilenet_v1_0.75_224", "val"), 4], [path.join("mobilenet_v1_0.75_224", "test"), 4],
+    ]);
+    const cacheFiles = ["train", "val"].flatMap((split) => ["features.f16", "index.json"].map((f) => path.join(featureDir, "mobilenet_v1_0.75_224", split, f)));
+    const before = cacheFiles.map((file) => fs.statSync(file).mtimeMs);
+    const { encoder } = FLICKR8K_CONFIG;
+    const local = encoder.kind === "pretrained" ? { ...encoder, backbone: { ...encoder.backbone, source: SHARED_V1_075 } } : encoder;
+    const result = await train({ ...FLICKR8K_CONFIG, dataRoot, featureDir, runDir: path.join(dataRoot, "run"), encoder: local }, { maxSteps: 1, log: () => {} });
+    result.model.dispose();
+    assert.equal(result.state.step, 1);
+    assert.deepEqual(cacheFiles.map((file) => fs.statSync(file).mtimeMs), before, "the caches were read, not written");
+  });
 });

@@ -216,6 +216,7 @@ const DOC_PICTURES: DocPicture[] = [
   { file: "validation-epochs.png", notebook: "2_Training", cell: "cap.validationChart(", part: "output" },
   { file: "decoding-step-by-step.png", notebook: "3_Inference", cell: "the five most likely next words", part: "cell" },
   { file: "mistakes.png", notebook: "3_Inference", cell: "cap.sceneMistakes(", part: "output" },
+  { file: "real-photos.png", notebook: "3_Inference", cell: "cap.SHIPPED_MODEL", part: "output" },
 ];
 
 /**
