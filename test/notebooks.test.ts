@@ -99,6 +99,11 @@ test("the three notebooks run through Jupyter and render in Chromium (quick conf
       assert.ok(inference.images.filter((i) => i.inCard).length >= 1, "3_Inference: caption cards");
       assert.ok(inference.tables >= 3, "3_Inference: the step-by-step table, the metrics, the mistakes");
       assert.ok(inference.figures >= 1, "3_Inference: the image decoded step by step");
+      // The real photos, captioned by the shipped model (and, for contrast, by this run's model).
+      const shipped = inference.cards.filter((card) => card.captions.some((c) => c.startsWith("shipped model: ")));
+      assert.equal(shipped.length, fs.readdirSync(path.join(PROJECT_ROOT, "notebooks", "photos")).filter((f) => f.endsWith(".jpg")).length);
+      assert.ok(shipped.every((card) => card.naturalWidth > 96 && !card.pixelated), "photos are shown at their size, not pixelated");
+      assert.ok(shipped.some((card) => card.captions.some((c) => /shipped model: .*\bdog\b/.test(c))), "the dog photo is a dog");
       // plotly.js, minified, once in each notebook that draws charts; none in the one that draws none.
       assert.deepEqual([prelim, training, inference].map((p) => p.plotlyBundles), [1, 1, 0]);
       for (const page of [prelim, training, inference]) {

