@@ -15,16 +15,17 @@ import {
   resolveCheckpoint,
   restoreVariables,
   saveCheckpoint,
-} from "./checkpoint";
+} from "./train/checkpoint";
 import { EncoderCNN } from "./model/encoder";
-import { isModelFolder, modelFolderParts } from "./model-folder";
+import { isModelFolder, modelFolderParts } from "./io/model-folder";
 import { PretrainedBackbone, transformFor, type Backbone } from "./model/backbone";
 import { DecoderRNN } from "./model/decoder";
 import { SmallCNN } from "./model/small-cnn";
 import { WordPresenceHead } from "./model/word-presence";
-import { beamSearchCaptions, greedyCaptions, type Caption } from "./sample";
-import { transformImage, type TransformConfig } from "./transforms";
-import { assertSameVocabulary, Vocabulary, type VocabularyJSON } from "./vocabulary";
+import { greedyCaptions, type Caption } from "./inference/greedy";
+import { beamSearchCaptions } from "./inference/beam-search";
+import { transformImage, type TransformConfig } from "./data/transforms";
+import { assertSameVocabulary, Vocabulary, type VocabularyJSON } from "./data/vocabulary";
 
 export interface CaptionOptions {
   /** 1 = greedy decoding; k > 1 = beam search with k hypotheses. */

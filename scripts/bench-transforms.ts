@@ -16,9 +16,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
-import { CaptionLoader } from "../lib/loader";
-import { Random } from "../lib/random";
-import { ALPHA_BACKGROUND, trainTransform, transformImage, transformSource, type TransformConfig } from "../lib/transforms";
+import { CaptionLoader } from "../lib/data/loader";
+import { Random } from "../lib/data/random";
+import { ALPHA_BACKGROUND, trainTransform, transformImage, transformSource, type TransformConfig } from "../lib/data/transforms";
 
 type Transform = (file: string, config: TransformConfig, rng: Random) => Promise<Float32Array>;
 

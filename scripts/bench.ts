@@ -42,7 +42,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "node:fs";
-import { BACKEND_KINDS, BackendKind, initBackend } from "../lib/backend";
+import { BACKEND_KINDS, BackendKind, initBackend } from "../lib/runtime/backend";
 import { foldLayersModel } from "../lib/model/folded-cnn";
 import { fileSystemHandler } from "../lib/model/model-cache";
 import { SYNTHETIC_CONFIG } from "../lib/config";
@@ -50,10 +50,11 @@ import { DecoderRNN } from "../lib/model/decoder";
 import { EncoderCNN } from "../lib/model/encoder";
 import { SmallCNN } from "../lib/model/small-cnn";
 import { WordPresenceHead } from "../lib/model/word-presence";
-import { registerWasmKernels, restoreOriginalWasmKernels } from "../lib/wasm-kernels";
+import { registerWasmKernels, restoreOriginalWasmKernels } from "../lib/runtime/wasm-kernels";
 import { maskedCrossEntropy } from "../lib/model/loss";
 import { clipByGlobalNorm, trainStep } from "../lib/model/train-step";
-import { beamSearchCaptions, greedyCaptions } from "../lib/sample";
+import { greedyCaptions } from "../lib/inference/greedy";
+import { beamSearchCaptions } from "../lib/inference/beam-search";
 
 const USAGE = "usage: npm run bench -- [--json] [--backend KIND] [--repeats N] [--no-torch] [--no-synthetic] [--no-caption] [--no-features] [--backbone-dir DIR]";
 

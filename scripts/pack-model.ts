@@ -8,9 +8,9 @@
  * --backbone is the tfjs layers model the run was trained with. Prints every file and its size.
  */
 import { parseArgs } from "node:util";
-import { initBackend } from "../lib/backend";
-import { packModel } from "../lib/model-folder";
-import type { Quantization } from "../lib/quantize";
+import { initBackend } from "../lib/runtime/backend";
+import { packModel } from "../lib/io/model-folder";
+import type { Quantization } from "../lib/io/quantize";
 
 const QUANTIZATIONS = ["float32", "float16", "uint8"];
 

@@ -7,10 +7,10 @@ import { SingleBar } from "cli-progress";
 import { parseConfigFields, PRESETS, type DatasetName, type TrainConfig } from "../lib/config";
 import { BACKBONES } from "../lib/model/backbone";
 import { BACKBONE_FLAGS, backboneFromFlags } from "./backbone-args";
-import { formatSeconds } from "../lib/format";
-import { readJson } from "../lib/json-file";
-import { describeResumeRules, readResumePoint, resumedConfig } from "../lib/resume-config";
-import { train, type StepProgress } from "../lib/train";
+import { formatSeconds } from "../lib/runtime/format";
+import { readJson } from "../lib/io/json-file";
+import { describeResumeRules, readResumePoint, resumedConfig } from "../lib/train/resume-config";
+import { train, type StepProgress } from "../lib/train/loop";
 
 const USAGE = `npm run train -- [--data synthetic|coco|flickr8k] [--data-root DIR] [--feature-dir DIR] [--config FILE]
                  [--epochs N] [--batch-size N] [--lr X] [--lr-decay FACTOR@EPOCHS] [--steps-per-epoch N]

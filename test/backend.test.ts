@@ -5,8 +5,8 @@
 import { afterEach, beforeEach, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { BACKEND_ENV, BACKEND_KINDS, backendAvailability, initBackend } from "../lib/backend";
-import { ADDED_WASM_KERNELS } from "../lib/wasm-kernels";
+import { BACKEND_ENV, BACKEND_KINDS, backendAvailability, initBackend } from "../lib/runtime/backend";
+import { ADDED_WASM_KERNELS } from "../lib/runtime/wasm-kernels";
 
 /** Collects the lines initBackend logs. */
 function recorder(): { lines: string[]; log: (line: string) => void } {

@@ -6,14 +6,14 @@
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import {
   ADDED_WASM_KERNELS,
   REPLACED_WASM_KERNELS,
   registerWasmKernels,
   replacedWasmKernels,
   restoreOriginalWasmKernels,
-} from "../lib/wasm-kernels";
+} from "../lib/runtime/wasm-kernels";
 
 const TOLERANCE = 1e-4;
 

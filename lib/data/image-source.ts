@@ -8,11 +8,11 @@
  * when the transform has no randomness their decoded form is kept in memory after first use.
  */
 import * as path from "node:path";
-import type { Captioner } from "./captioner";
+import type { Captioner } from "../captioner";
 import type { CocoCaptionIndex } from "./coco";
-import { extractFeatures, FeatureCache, featureSource, type FeatureExtractionProgress } from "./features";
+import { extractFeatures, FeatureCache, featureSource, type FeatureExtractionProgress } from "./feature-cache";
 import type { ImageSource } from "./loader";
-import { PretrainedBackbone } from "./model/backbone";
+import { PretrainedBackbone } from "../model/backbone";
 import { transformSource, type TransformConfig } from "./transforms";
 
 export interface DataSource {

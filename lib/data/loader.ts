@@ -17,7 +17,7 @@
  * batches whatever the timing.
  */
 import { Random, type RandomState } from "./random";
-import { LengthBucketSampler, PaddedSampler, SequentialSampler, type BatchSampler, type SamplerState } from "./sampler";
+import { LengthBucketSampler, PaddedSampler, SequentialSampler, type BatchSampler, type SamplerState } from "./batch-sampler";
 // Padding uses END, always under a mask of 0: the loss never scores it.
 import { END, START } from "./vocabulary";
 

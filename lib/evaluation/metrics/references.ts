@@ -15,7 +15,7 @@
  * are never scored (a result for such an image is refused, as the official tool refuses it).
  */
 import * as fs from "node:fs";
-import { checkEntries, isId, parseRoot, type FieldRule } from "../coco";
+import { checkEntries, isId, parseRoot, type FieldRule } from "../../data/coco";
 
 /** What an entry of "images" needs for the evaluation. */
 const IMAGE_FIELDS: FieldRule[] = [["id", isId, "a non-negative integer"]];
