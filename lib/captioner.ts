@@ -31,7 +31,7 @@ export interface CaptionOptions {
   /** 1 = greedy decoding; k > 1 = beam search with k hypotheses. */
   beamSize?: number;
   maxLength?: number;
-  /** Length normalisation of beam search (see sample.ts). */
+  /** Length normalisation of beam search (see lib/inference/beam-search.ts). */
   alpha?: number;
 }
 
@@ -71,7 +71,7 @@ export class Captioner {
 
   /**
    * Loads a checkpoint: a checkpoint folder, a run folder (its latest checkpoint, or with
-   * `which: "best"` the best by val CIDEr), or a shipped model folder (model-folder.ts). With
+   * `which: "best"` the best by val CIDEr), or a shipped model folder (lib/io/model-folder.ts). With
    * `expected`, a checkpoint made with another model configuration is refused.
    */
   static async load(where: string, expected?: ModelConfig, which: "latest" | "best" = "latest"): Promise<Captioner> {

@@ -25,7 +25,7 @@
  *   small CNN trained jointly with the decoder and the word-presence head, batch 32, captions of
  *   14 tokens, the synthetic vocabulary's size): `ms`, and `encoder_ms`, the CNN and its linear
  *   layer alone (forward and backward). On wasm, `native_kernels_ms` is the same step with
- *   tfjs's own kernels in place of those lib/wasm-kernels.ts replaces, timed in the same run,
+ *   tfjs's own kernels in place of those lib/runtime/wasm-kernels.ts replaces, timed in the same run,
  *   and `speedup_from_kernels` their ratio.
  * - `caption`: greedy and beam-3 captioning of a batch of images, ms per image. The weights are
  *   untrained, so captions rarely end early: close to the worst case of `maxLength` steps.

@@ -1,7 +1,7 @@
 /**
  * How good can the decoder get with perfect eyes? Trains the Show-and-Tell decoder as the main job
  * does (same settings, same number of steps, same length-bucketed batches), but on the ground truth
- * of each synthetic scene instead of a CNN's features (lib/synthetic/scene-features.ts), and scores
+ * of each synthetic scene instead of a CNN's features (lib/data/synthetic/scene-features.ts), and scores
  * its greedy captions on the val scenes. No encoder can give the decoder more than this, so the
  * scene precision and recall it reaches bound what the whole captioner can reach in the budget.
  *

@@ -9,7 +9,7 @@
  *
  * COCO is about 27 GB to download and as much again to extract; Flickr8k about 1 GB. Interrupt it at any time and run it
  * again: finished parts are skipped, a half-downloaded zip continues where it stopped.
- * --manifest reads the list of zips (the PartSpec[] of lib/coco-download.ts, as JSON) from a
+ * --manifest reads the list of zips (the PartSpec[] of lib/io/coco-download.ts, as JSON) from a
  * file instead, for mirrors that host other files and for tests.
  */
 import * as fs from "node:fs";

@@ -1,6 +1,6 @@
 /**
  * Extracts a split's image features with a frozen pretrained backbone into a feature cache
- * (lib/features.ts), so that training reads features instead of running the CNN every epoch.
+ * (lib/data/feature-cache.ts), so that training reads features instead of running the CNN every epoch.
  *
  *   npm run features -- --data coco --split train               # data/cocoapi, the COCO preset's MobileNet V2
  *   npm run features -- --data flickr8k --data-root ../flickr8k --backbone ../models/mobilenet_v1_0.75_224

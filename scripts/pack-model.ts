@@ -1,5 +1,5 @@
 /**
- * Packs a trained run into a model folder that ships in git (lib/model-folder.ts):
+ * Packs a trained run into a model folder that ships in git (lib/io/model-folder.ts):
  *
  *   npm run pack-model -- --checkpoint runs/flickr8k --backbone ../models/mobilenet_v1_0.75_224 \
  *                         --out models/flickr8k-mobilenet [--backbone-quantization uint8] [--quantization uint8]

@@ -24,7 +24,7 @@ Ctrl-C or SIGTERM checkpoints the current step and exits.
 
 --resume RUN_DIR (or a checkpoint folder in it) continues that run with the settings it was started
 with, whatever the preset, and ends as if it had never stopped. A setting given with it (a flag or
---config) is an override, checked against this table (lib/resume-config.ts, RESUME_RULES); a
+--config) is an override, checked against this table (lib/train/resume-config.ts, RESUME_RULES); a
 refused one fails without touching the run. A value equal to the run's own is no change.
 
 --backbone takes a preset (${Object.keys(BACKBONES).join(", ")}, with --backbone-source DIR for a local copy) or a tfjs

@@ -1,5 +1,5 @@
 /**
- * lib/resume-config.ts on checkpoints written here as JSON only (no weights, no training): a
+ * lib/train/resume-config.ts on checkpoints written here as JSON only (no weights, no training): a
  * resume keeps the run's settings, applies the overrides RESUME_RULES allows, refuses the others
  * saying which and why, and bad checkpoint files name the file and what is wrong.
  */

@@ -1,5 +1,5 @@
 /**
- * The training loop (lib/train.ts) on a tiny synthetic dataset: the loss falls, nothing leaks,
+ * The training loop (lib/train/loop.ts) on a tiny synthetic dataset: the loss falls, nothing leaks,
  * and a run that stops (at maxSteps, or by its abort signal) and resumes from its checkpoint
  * ends with the same weights and the same log as a run that never stopped. A resume keeps the
  * run's settings but those it may change; a run folder with checkpoints is never trained over.

@@ -1,5 +1,5 @@
 /**
- * The wasm kernels of lib/wasm-kernels.ts against the cpu backend, forward and backward,
+ * The wasm kernels of lib/runtime/wasm-kernels.ts against the cpu backend, forward and backward,
  * on seeded random inputs. Each case builds its tensors on one backend from plain arrays,
  * runs there, and returns plain arrays, so the two backends never share a tensor.
  */

@@ -22,7 +22,7 @@ import { loadTensors, NamedTensor, saveTensors } from "../io/weights-io";
 export const CHECKPOINT_FORMAT = "captioner-checkpoint";
 export const CHECKPOINT_VERSION = 1;
 
-/** What the checkpoint needs from a vocabulary (lib/vocabulary.ts). */
+/** What the checkpoint needs from a vocabulary (lib/data/vocabulary.ts). */
 export interface SavableVocabulary {
   toJSON(): unknown;
   fingerprint(): string;

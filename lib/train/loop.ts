@@ -13,7 +13,7 @@
  * middle of an epoch's validation, with a checkpoint of the last step done.
  *
  * A run folder holds one run. Resuming continues it with the settings it was started with
- * (lib/resume-config.ts says which of them a resume may change); training from scratch into a
+ * (lib/train/resume-config.ts says which of them a resume may change); training from scratch into a
  * folder that already holds checkpoints is refused rather than overwriting them.
  */
 import * as fs from "node:fs";

@@ -1,7 +1,7 @@
 /**
  * Reference captions for `npm run eval`, read as the official COCO evaluation reads them.
  *
- * The training loader (lib/coco.ts) insists on everything training needs: each image's
+ * The training loader (lib/data/coco.ts) insists on everything training needs: each image's
  * file_name, width and height, and no empty caption. The evaluation needs only image ids
  * and captions, and pycocotools' COCO() accepts much less than training does: many
  * third-party reference files (Karpathy-split ones, say) have images with an id and
