@@ -15,22 +15,23 @@ import {
   resolveCheckpoint,
   restoreVariables,
   saveCheckpoint,
-} from "./checkpoint";
+} from "./train/checkpoint";
 import { EncoderCNN } from "./model/encoder";
-import { isModelFolder, modelFolderParts } from "./model-folder";
+import { isModelFolder, modelFolderParts } from "./io/model-folder";
 import { PretrainedBackbone, transformFor, type Backbone } from "./model/backbone";
 import { DecoderRNN } from "./model/decoder";
 import { SmallCNN } from "./model/small-cnn";
 import { WordPresenceHead } from "./model/word-presence";
-import { beamSearchCaptions, greedyCaptions, type Caption } from "./sample";
-import { transformImage, type TransformConfig } from "./transforms";
-import { assertSameVocabulary, Vocabulary, type VocabularyJSON } from "./vocabulary";
+import { greedyCaptions, type Caption } from "./inference/greedy";
+import { beamSearchCaptions } from "./inference/beam-search";
+import { transformImage, type TransformConfig } from "./data/transforms";
+import { assertSameVocabulary, Vocabulary, type VocabularyJSON } from "./data/vocabulary";
 
 export interface CaptionOptions {
   /** 1 = greedy decoding; k > 1 = beam search with k hypotheses. */
   beamSize?: number;
   maxLength?: number;
-  /** Length normalisation of beam search (see sample.ts). */
+  /** Length normalisation of beam search (see lib/inference/beam-search.ts). */
   alpha?: number;
 }
 
@@ -70,7 +71,7 @@ export class Captioner {
 
   /**
    * Loads a checkpoint: a checkpoint folder, a run folder (its latest checkpoint, or with
-   * `which: "best"` the best by val CIDEr), or a shipped model folder (model-folder.ts). With
+   * `which: "best"` the best by val CIDEr), or a shipped model folder (lib/io/model-folder.ts). With
    * `expected`, a checkpoint made with another model configuration is refused.
    */
   static async load(where: string, expected?: ModelConfig, which: "latest" | "best" = "latest"): Promise<Captioner> {

@@ -35,9 +35,9 @@ export interface TrainConfig extends ModelConfig {
    * `npm run data:coco` / `npm run data:flickr8k` (or a `dataRoot` where the dataset already is).
    */
   dataset: DatasetName;
-  /** Dataset root: the COCO layout (annotations/, images/<split>2014/) or Flickr8k's (flickr8k.ts). */
+  /** Dataset root: the COCO layout (annotations/, images/<split>2014/) or Flickr8k's (lib/data/flickr8k.ts). */
   dataRoot: string;
-  /** Feature caches of frozen backbones: `<featureDir>/<backbone name>/<split>/` (features.ts). */
+  /** Feature caches of frozen backbones: `<featureDir>/<backbone name>/<split>/` (lib/data/feature-cache.ts). */
   featureDir: string;
   /** Synthetic only: how many images to generate (80/10/10 train/val/test). */
   syntheticImages: number;

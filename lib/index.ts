@@ -9,22 +9,22 @@
 export { setupNotebook, ensureDataset, notebookHeadHtml, trainConfigFor, settingsTableHtml, TUNABLE_SETTINGS } from "./notebook";
 export { hasCheckpoint, trainedSteps, loadTrainedModel, NotebookError, type NotebookSetup } from "./notebook";
 export { PRESETS, presetFor, SYNTHETIC_CONFIG, FLICKR8K_CONFIG, COCO_CONFIG, type TrainConfig, type ModelConfig } from "./config";
-export { initBackend, type BackendInfo } from "./backend";
-export { projectRoot } from "./paths";
+export { initBackend, type BackendInfo } from "./runtime/backend";
+export { projectRoot } from "./runtime/paths";
 
 // Data: the captions, their words, the images, the batches
-export { loadSplit, captionPairs, type SplitData } from "./dataset";
-export { tokenizeForVocabulary } from "./tokenizer";
-export { Vocabulary, countWords, SPECIAL_WORDS, START, END, UNK } from "./vocabulary";
-export { transformImage, displayImage, modelInputImage, type TransformConfig, type DisplayImage } from "./transforms";
-export { imageSource, type DataSource } from "./image-source";
-export { CaptionLoader, type Batch } from "./loader";
-export { ensureSyntheticDataset } from "./synthetic/ensure";
-export type { Scene } from "./synthetic/scene";
+export { loadSplit, captionPairs, type SplitData } from "./data/dataset";
+export { tokenizeForVocabulary } from "./data/tokenizer";
+export { Vocabulary, countWords, SPECIAL_WORDS, START, END, UNK } from "./data/vocabulary";
+export { transformImage, displayImage, modelInputImage, type TransformConfig, type DisplayImage } from "./data/transforms";
+export { imageSource, type DataSource } from "./data/image-source";
+export { CaptionLoader, type Batch } from "./data/loader";
+export { ensureSyntheticDataset } from "./data/synthetic/ensure";
+export type { Scene } from "./data/synthetic/scene";
 
 // The model: encoder, decoder (its LSTM), the loss, one training step
 export { Captioner } from "./captioner";
-export { SHIPPED_MODEL, isModelFolder, photoWarning, modelCheckpoint, readModelCard, type ModelCard } from "./model-folder";
+export { SHIPPED_MODEL, isModelFolder, photoWarning, modelCheckpoint, readModelCard, type ModelCard } from "./io/model-folder";
 export { EncoderCNN } from "./model/encoder";
 export { DecoderRNN } from "./model/decoder";
 export { LSTM, type LSTMState } from "./model/lstm";
@@ -32,17 +32,18 @@ export { maskedCrossEntropy, logSoftmax, perplexity } from "./model/loss";
 export { trainStep, clipByGlobalNorm, globalNorm } from "./model/train-step";
 
 // Training: the loop, its log
-export { train, progressLine, runFiles, type TrainResult } from "./train";
-export { resumedConfig, readResumePoint, describeResumeRules, RESUME_RULES } from "./resume-config";
-export { readLog, stepRecords, epochRecords, type StepRecord, type EpochRecord } from "./train-log";
-export { formatSeconds } from "./format";
+export { train, progressLine, runFiles, type TrainResult } from "./train/loop";
+export { resumedConfig, readResumePoint, describeResumeRules, RESUME_RULES } from "./train/resume-config";
+export { readLog, stepRecords, epochRecords, type StepRecord, type EpochRecord } from "./train/train-log";
+export { formatSeconds } from "./runtime/format";
 
 // Inference and evaluation: greedy and beam search, the metrics, truth to the scene
-export { greedyCaptions, beamSearchCaptions, type Caption } from "./sample";
-export { evaluateSplit, scoreCaptions, flatScores, type SplitEvaluation } from "./evaluate-model";
-export { evaluateResults } from "./metrics/evaluate";
-export { blindCaption, sceneMistakes, scoresByObjectCount, mistakeSummary, sceneText } from "./metrics/scene-score";
-export { MISTAKE_KINDS, MISTAKE_WORDS, type MistakeKind } from "./metrics/scene-score";
+export { greedyCaptions, type Caption } from "./inference/greedy";
+export { beamSearchCaptions } from "./inference/beam-search";
+export { evaluateSplit, scoreCaptions, flatScores, type SplitEvaluation } from "./evaluation/evaluate-split";
+export { evaluateResults } from "./evaluation/metrics/evaluate";
+export { blindCaption, sceneMistakes, scoresByObjectCount, mistakeSummary, sceneText } from "./evaluation/metrics/scene-score";
+export { MISTAKE_KINDS, MISTAKE_WORDS, type MistakeKind } from "./evaluation/metrics/scene-score";
 
 // Notebook display: charts, caption cards, tables, the model's diagram
 export { plotHtml, type Figure } from "./display/plotly";

@@ -12,16 +12,16 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { initBackend, type BackendInfo } from "./backend";
+import { initBackend, type BackendInfo } from "./runtime/backend";
 import { Captioner } from "./captioner";
-import { SHIPPED_MODEL } from "./model-folder";
-import { readCheckpointMeta, resolveCheckpoint } from "./checkpoint";
+import { SHIPPED_MODEL } from "./io/model-folder";
+import { readCheckpointMeta, resolveCheckpoint } from "./train/checkpoint";
 import { dataFolderFor, presetFor, QUICK_SETTINGS, type DatasetName, type TrainConfig } from "./config";
 import { escapeHtml } from "./display/cards";
 import { plotlyLibraryHtml } from "./display/plotly";
 import { tableHtml } from "./display/table";
-import { projectRoot } from "./paths";
-import { ensureSyntheticDataset } from "./synthetic/ensure";
+import { projectRoot } from "./runtime/paths";
+import { ensureSyntheticDataset } from "./data/synthetic/ensure";
 
 export interface NotebookSetup {
   /** The project's folder. */

@@ -11,9 +11,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { loadCaptions } from "../lib/coco";
-import { tokenizeForVocabulary } from "../lib/tokenizer";
-import { Vocabulary } from "../lib/vocabulary";
+import { loadCaptions } from "../lib/data/coco";
+import { tokenizeForVocabulary } from "../lib/data/tokenizer";
+import { Vocabulary } from "../lib/data/vocabulary";
 
 const IMAGES = 82_783;
 const CAPTIONS = 414_113;

@@ -6,7 +6,7 @@
  *
  * Two image sets: the real COCO photos in ../shared/coco-sample (60 images, ~640×480), and N
  * generated 640×480 JPEGs in a temp folder. Two implementations of crop + flip:
- *   "raw":     lib/transforms.ts — sharp decodes and resizes, one JS loop crops, flips, normalises;
+ *   "raw":     lib/data/transforms.ts — sharp decodes and resizes, one JS loop crops, flips, normalises;
  *   "extract": sharp crops and flips (extract + flop) after a metadata read, JS only normalises.
  * The second exists only here, to justify the choice of the first. A third line, "loader",
  * is the raw transform inside a CaptionLoader (batches of 16, prefetch 2): its overhead.
@@ -16,13 +16,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
-import { CaptionLoader } from "../lib/loader";
-import { Random } from "../lib/random";
-import { ALPHA_BACKGROUND, trainTransform, transformImage, transformSource, type TransformConfig } from "../lib/transforms";
+import { CaptionLoader } from "../lib/data/loader";
+import { Random } from "../lib/data/random";
+import { ALPHA_BACKGROUND, trainTransform, transformImage, transformSource, type TransformConfig } from "../lib/data/transforms";
 
 type Transform = (file: string, config: TransformConfig, rng: Random) => Promise<Float32Array>;
 
-/** The alternative: crop and flip inside sharp. Same draws and offsets as lib/transforms.ts. */
+/** The alternative: crop and flip inside sharp. Same draws and offsets as lib/data/transforms.ts. */
 const extractTransform: Transform = async (file, config, rng) => {
   const [fx, fy, flip] = [rng.next(), rng.next(), config.flip && rng.next() < 0.5];
   const meta = await sharp(file).metadata();

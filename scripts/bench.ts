@@ -25,7 +25,7 @@
  *   small CNN trained jointly with the decoder and the word-presence head, batch 32, captions of
  *   14 tokens, the synthetic vocabulary's size): `ms`, and `encoder_ms`, the CNN and its linear
  *   layer alone (forward and backward). On wasm, `native_kernels_ms` is the same step with
- *   tfjs's own kernels in place of those lib/wasm-kernels.ts replaces, timed in the same run,
+ *   tfjs's own kernels in place of those lib/runtime/wasm-kernels.ts replaces, timed in the same run,
  *   and `speedup_from_kernels` their ratio.
  * - `caption`: greedy and beam-3 captioning of a batch of images, ms per image. The weights are
  *   untrained, so captions rarely end early: close to the worst case of `maxLength` steps.
@@ -42,7 +42,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "node:fs";
-import { BACKEND_KINDS, BackendKind, initBackend } from "../lib/backend";
+import { BACKEND_KINDS, BackendKind, initBackend } from "../lib/runtime/backend";
 import { foldLayersModel } from "../lib/model/folded-cnn";
 import { fileSystemHandler } from "../lib/model/model-cache";
 import { SYNTHETIC_CONFIG } from "../lib/config";
@@ -50,10 +50,11 @@ import { DecoderRNN } from "../lib/model/decoder";
 import { EncoderCNN } from "../lib/model/encoder";
 import { SmallCNN } from "../lib/model/small-cnn";
 import { WordPresenceHead } from "../lib/model/word-presence";
-import { registerWasmKernels, restoreOriginalWasmKernels } from "../lib/wasm-kernels";
+import { registerWasmKernels, restoreOriginalWasmKernels } from "../lib/runtime/wasm-kernels";
 import { maskedCrossEntropy } from "../lib/model/loss";
 import { clipByGlobalNorm, trainStep } from "../lib/model/train-step";
-import { beamSearchCaptions, greedyCaptions } from "../lib/sample";
+import { greedyCaptions } from "../lib/inference/greedy";
+import { beamSearchCaptions } from "../lib/inference/beam-search";
 
 const USAGE = "usage: npm run bench -- [--json] [--backend KIND] [--repeats N] [--no-torch] [--no-synthetic] [--no-caption] [--no-features] [--backbone-dir DIR]";
 

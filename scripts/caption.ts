@@ -20,11 +20,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import { Captioner, type CaptionOptions } from "../lib/captioner";
-import { modelCheckpoint, photoWarning, SHIPPED_MODEL } from "../lib/model-folder";
-import type { CocoResult } from "../lib/metrics/evaluate";
-import { ImageError } from "../lib/transforms";
+import { modelCheckpoint, photoWarning, SHIPPED_MODEL } from "../lib/io/model-folder";
+import type { CocoResult } from "../lib/evaluation/metrics/evaluate";
+import { ImageError } from "../lib/data/transforms";
 
 const USAGE =
   "usage: npm run caption -- [--checkpoint DIR] [--beam K] [--max-length N] [--json] [--results FILE] IMAGE_OR_FOLDER...";

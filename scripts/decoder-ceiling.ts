@@ -1,7 +1,7 @@
 /**
  * How good can the decoder get with perfect eyes? Trains the Show-and-Tell decoder as the main job
  * does (same settings, same number of steps, same length-bucketed batches), but on the ground truth
- * of each synthetic scene instead of a CNN's features (lib/synthetic/scene-features.ts), and scores
+ * of each synthetic scene instead of a CNN's features (lib/data/synthetic/scene-features.ts), and scores
  * its greedy captions on the val scenes. No encoder can give the decoder more than this, so the
  * scene precision and recall it reaches bound what the whole captioner can reach in the budget.
  *
@@ -14,19 +14,19 @@
  */
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import { SYNTHETIC_CONFIG } from "../lib/config";
-import { captionPairs, loadSplit, type SplitData } from "../lib/dataset";
-import { CaptionLoader } from "../lib/loader";
-import { sceneScores } from "../lib/metrics/scene-score";
+import { captionPairs, loadSplit, type SplitData } from "../lib/data/dataset";
+import { CaptionLoader } from "../lib/data/loader";
+import { sceneScores } from "../lib/evaluation/metrics/scene-score";
 import { ZERO_TO_ONE, type Backbone } from "../lib/model/backbone";
 import { DecoderRNN } from "../lib/model/decoder";
 import { EncoderCNN } from "../lib/model/encoder";
 import { trainStep } from "../lib/model/train-step";
-import { greedyCaptions } from "../lib/sample";
-import type { Scene } from "../lib/synthetic/scene";
-import { SCENE_FEATURE_DIM, sceneFeatures } from "../lib/synthetic/scene-features";
-import { Vocabulary } from "../lib/vocabulary";
+import { greedyCaptions } from "../lib/inference/greedy";
+import type { Scene } from "../lib/data/synthetic/scene";
+import { SCENE_FEATURE_DIM, sceneFeatures } from "../lib/data/synthetic/scene-features";
+import { Vocabulary } from "../lib/data/vocabulary";
 
 const USAGE = "usage: npm run ceiling -- [--data DIR] [--steps N] [--eval-every N] [--json]";
 const config = SYNTHETIC_CONFIG;

@@ -9,15 +9,15 @@
  *
  * COCO is about 27 GB to download and as much again to extract; Flickr8k about 1 GB. Interrupt it at any time and run it
  * again: finished parts are skipped, a half-downloaded zip continues where it stopped.
- * --manifest reads the list of zips (the PartSpec[] of lib/coco-download.ts, as JSON) from a
+ * --manifest reads the list of zips (the PartSpec[] of lib/io/coco-download.ts, as JSON) from a
  * file instead, for mirrors that host other files and for tests.
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
-import { COCO_2014, COCO_BASE_URL, downloadCoco, formatBytes, type CocoDownloadOptions, type CocoEvent, type PartSpec } from "../lib/coco-download";
-import type { DownloadEvent } from "../lib/download";
-import { FLICKR8K_BASE_URL, FLICKR8K_PARTS } from "../lib/flickr8k-download";
+import { COCO_2014, COCO_BASE_URL, downloadCoco, formatBytes, type CocoDownloadOptions, type CocoEvent, type PartSpec } from "../lib/io/coco-download";
+import type { DownloadEvent } from "../lib/io/download";
+import { FLICKR8K_BASE_URL, FLICKR8K_PARTS } from "../lib/io/flickr8k-download";
 
 /** What each dataset is fetched from, and where it goes by default. */
 const DATASETS = {

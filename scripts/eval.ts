@@ -9,7 +9,7 @@
  * with the official key names and full precision.
  */
 import { parseArgs } from "node:util";
-import { METRIC_NAMES, evaluateFiles } from "../lib/metrics/evaluate";
+import { METRIC_NAMES, evaluateFiles } from "../lib/evaluation/metrics/evaluate";
 
 const USAGE = "usage: npm run eval -- --refs COCO_CAPTIONS.json --results RESULTS.json [--json]";
 

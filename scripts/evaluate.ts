@@ -15,14 +15,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import { Captioner } from "../lib/captioner";
-import type { Split } from "../lib/coco";
+import type { Split } from "../lib/data/coco";
 import { PRESETS, type DatasetName } from "../lib/config";
-import { loadSplit, type SplitData } from "../lib/dataset";
-import { evaluateSplit, scoreCaptions } from "../lib/evaluate-model";
-import { imageSource } from "../lib/image-source";
-import { METRIC_NAMES, type CocoScores } from "../lib/metrics/evaluate";
+import { loadSplit, type SplitData } from "../lib/data/dataset";
+import { evaluateSplit, scoreCaptions } from "../lib/evaluation/evaluate-split";
+import { imageSource } from "../lib/data/image-source";
+import { METRIC_NAMES, type CocoScores } from "../lib/evaluation/metrics/evaluate";
 
 const USAGE = `usage: npm run evaluate -- --model DIR [--data ${Object.keys(PRESETS).join("|")}] [--data-root DIR]
        [--split val|test] [--beam 1,3] [--alpha A] [--blind "a caption"] [--features] [--out DIR] [--json]`;

@@ -1,6 +1,6 @@
 /**
  * Extracts a split's image features with a frozen pretrained backbone into a feature cache
- * (lib/features.ts), so that training reads features instead of running the CNN every epoch.
+ * (lib/data/feature-cache.ts), so that training reads features instead of running the CNN every epoch.
  *
  *   npm run features -- --data coco --split train               # data/cocoapi, the COCO preset's MobileNet V2
  *   npm run features -- --data flickr8k --data-root ../flickr8k --backbone ../models/mobilenet_v1_0.75_224
@@ -21,15 +21,15 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
-import { initBackend } from "../lib/backend";
-import { SPLITS, type Split } from "../lib/coco";
+import { initBackend } from "../lib/runtime/backend";
+import { SPLITS, type Split } from "../lib/data/coco";
 import { PRESETS, type DatasetName } from "../lib/config";
-import { loadSplit } from "../lib/dataset";
-import { extractFeatures, featureProgressBar, type FeatureExtractionResult, type ImageRef } from "../lib/features";
-import { featureCacheDir } from "../lib/image-source";
+import { loadSplit } from "../lib/data/dataset";
+import { extractFeatures, featureProgressBar, type FeatureExtractionResult, type ImageRef } from "../lib/data/feature-cache";
+import { featureCacheDir } from "../lib/data/image-source";
 import { PretrainedBackbone, transformFor, type BackboneSpec } from "../lib/model/backbone";
 import { DEFAULT_MODEL_CACHE } from "../lib/model/model-cache";
-import { transformImage } from "../lib/transforms";
+import { transformImage } from "../lib/data/transforms";
 import { BACKBONE_FLAGS, backboneFromFlags } from "./backbone-args";
 
 const SAMPLE_PHOTOS = path.resolve(__dirname, "../../shared/coco-sample/images/val2014");

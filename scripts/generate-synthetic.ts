@@ -16,7 +16,7 @@ import {
   DEFAULT_SYNTHETIC_SEED,
   generateSyntheticDataset,
   type SyntheticOptions,
-} from "../lib/synthetic";
+} from "../lib/data/synthetic";
 
 const USAGE = "usage: npm run data:synthetic -- [--out DIR] [--images N] [--seed S] [--splits TRAIN,VAL,TEST] [--size PX] [--quality Q] [--concurrency C]";
 

@@ -17,8 +17,8 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { customAlphabet } from "nanoid";
 import { dataFolderFor, presetFor } from "../lib/config";
-import { readJson } from "../lib/json-file";
-import { ensureSyntheticDataset } from "../lib/synthetic";
+import { readJson } from "../lib/io/json-file";
+import { ensureSyntheticDataset } from "../lib/data/synthetic";
 import { assertJupyter, buildLibIfStale, ensureKernel, pointLatestRun, PROJECT_ROOT, runNotebooks, shortPath } from "./run-notebooks";
 
 /** Run ids: short, and safe in any shell or file system (no "-" or "_" as nanoid's default has). */

@@ -14,8 +14,8 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { readJson } from "../lib/json-file";
-import { projectRoot } from "../lib/paths";
+import { readJson } from "../lib/io/json-file";
+import { projectRoot } from "../lib/runtime/paths";
 
 export const PROJECT_ROOT = projectRoot();
 export const NOTEBOOKS_DIR = path.join(PROJECT_ROOT, "notebooks");

@@ -7,10 +7,10 @@ import { SingleBar } from "cli-progress";
 import { parseConfigFields, PRESETS, type DatasetName, type TrainConfig } from "../lib/config";
 import { BACKBONES } from "../lib/model/backbone";
 import { BACKBONE_FLAGS, backboneFromFlags } from "./backbone-args";
-import { formatSeconds } from "../lib/format";
-import { readJson } from "../lib/json-file";
-import { describeResumeRules, readResumePoint, resumedConfig } from "../lib/resume-config";
-import { train, type StepProgress } from "../lib/train";
+import { formatSeconds } from "../lib/runtime/format";
+import { readJson } from "../lib/io/json-file";
+import { describeResumeRules, readResumePoint, resumedConfig } from "../lib/train/resume-config";
+import { train, type StepProgress } from "../lib/train/loop";
 
 const USAGE = `npm run train -- [--data synthetic|coco|flickr8k] [--data-root DIR] [--feature-dir DIR] [--config FILE]
                  [--epochs N] [--batch-size N] [--lr X] [--lr-decay FACTOR@EPOCHS] [--steps-per-epoch N]
@@ -24,7 +24,7 @@ Ctrl-C or SIGTERM checkpoints the current step and exits.
 
 --resume RUN_DIR (or a checkpoint folder in it) continues that run with the settings it was started
 with, whatever the preset, and ends as if it had never stopped. A setting given with it (a flag or
---config) is an override, checked against this table (lib/resume-config.ts, RESUME_RULES); a
+--config) is an override, checked against this table (lib/train/resume-config.ts, RESUME_RULES); a
 refused one fails without touching the run. A value equal to the run's own is no change.
 
 --backbone takes a preset (${Object.keys(BACKBONES).join(", ")}, with --backbone-source DIR for a local copy) or a tfjs

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import { BACKBONES, backboneSpecFrom, MINUS_ONE_TO_ONE, MOBILENET_V1_025, MOBILENET_V1_025_GRAPH, MOBILENET_V1_075, PretrainedBackbone } from "../lib/model/backbone";
 import { foldLayersModel } from "../lib/model/folded-cnn";
 import { fileSystemHandler, modelJsonFormat } from "../lib/model/model-cache";

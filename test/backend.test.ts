@@ -1,12 +1,12 @@
 /**
- * Backend choice (lib/backend.ts): forcing, the preference order, the one log line,
+ * Backend choice (lib/runtime/backend.ts): forcing, the preference order, the one log line,
  * idempotence, and clear errors for a kind that cannot run.
  */
 import { afterEach, beforeEach, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { BACKEND_ENV, BACKEND_KINDS, backendAvailability, initBackend } from "../lib/backend";
-import { ADDED_WASM_KERNELS } from "../lib/wasm-kernels";
+import { BACKEND_ENV, BACKEND_KINDS, backendAvailability, initBackend } from "../lib/runtime/backend";
+import { ADDED_WASM_KERNELS } from "../lib/runtime/wasm-kernels";
 
 /** Collects the lines initBackend logs. */
 function recorder(): { lines: string[]; log: (line: string) => void } {
@@ -90,7 +90,7 @@ for (const kind of ["node-gpu", "node"] as const) {
       assert.match(why, new RegExp(`^tfjs-${kind} (not installed|failed to load: .+)$`));
       const before = tf.getBackend();
       await assert.rejects(initBackend({ force: kind }), (err: Error) => {
-        assert.equal(err.message, `lib/backend.ts: backend '${kind}' forced by initBackend({ force }) cannot run: ${why}`);
+        assert.equal(err.message, `lib/runtime/backend.ts: backend '${kind}' forced by initBackend({ force }) cannot run: ${why}`);
         return true;
       });
       assert.equal(tf.getBackend(), before, "the active backend is unchanged");

@@ -12,12 +12,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import sharp from "sharp";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import { Captioner } from "../lib/captioner";
 import { tinyTrainConfig } from "./helpers/tiny-config";
-import { evaluateFiles, METRIC_NAMES } from "../lib/metrics/evaluate";
-import { ensureSyntheticDataset } from "../lib/synthetic/ensure";
-import { train } from "../lib/train";
+import { evaluateFiles, METRIC_NAMES } from "../lib/evaluation/metrics/evaluate";
+import { ensureSyntheticDataset } from "../lib/data/synthetic/ensure";
+import { train } from "../lib/train/loop";
 import { cocoImageId, main } from "../scripts/caption";
 
 const ROOT = path.resolve(__dirname, "..");

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { epochPositions, logTicks, metricPanels, smooth, stepChart, validationChart, vocabularyChart } from "../lib/display/charts";
-import type { EpochRecord, StepRecord } from "../lib/train-log";
+import type { EpochRecord, StepRecord } from "../lib/train/train-log";
 
 /** `steps` step records over `epochs` epochs, the loss falling from about 4 to 0.5. */
 function stepLog(epochs: number, perEpoch: number): StepRecord[] {

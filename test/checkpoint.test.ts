@@ -11,7 +11,7 @@ import {
   restoreOptimizer,
   restoreVariables,
   saveCheckpoint,
-} from "../lib/checkpoint";
+} from "../lib/train/checkpoint";
 
 const vocab = (words: string[]) => ({
   toJSON: () => ({ words }),

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { cocoPaths, loadCaptions, loadTestImageInfo, parseCaptions } from "../lib/coco";
+import { cocoPaths, loadCaptions, loadTestImageInfo, parseCaptions } from "../lib/data/coco";
 
 const SHARED = path.resolve(__dirname, "../../shared");
 const SAMPLE = path.join(SHARED, "coco-sample");

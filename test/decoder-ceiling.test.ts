@@ -8,10 +8,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { ensureSyntheticDataset } from "../lib/synthetic/ensure";
-import { SCENE_FEATURE_DIM, sceneFeatures } from "../lib/synthetic/scene-features";
-import type { Scene } from "../lib/synthetic/scene";
+import { initBackend } from "../lib/runtime/backend";
+import { ensureSyntheticDataset } from "../lib/data/synthetic/ensure";
+import { SCENE_FEATURE_DIM, sceneFeatures } from "../lib/data/synthetic/scene-features";
+import type { Scene } from "../lib/data/synthetic/scene";
 import { decoderCeiling, type CeilingPoint } from "../scripts/decoder-ceiling";
 
 const DATA = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ceiling-")), "data");

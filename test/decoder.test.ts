@@ -6,7 +6,7 @@
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import { DecoderConfig, DecoderRNN } from "../lib/model/decoder";
 import { LSTM, LSTMState } from "../lib/model/lstm";
 import { logSoftmax, maskedCrossEntropy, perplexity } from "../lib/model/loss";

@@ -11,7 +11,7 @@ import sharp from "sharp";
 import { CARD_IMAGE_BOX, cardsHtml } from "../lib/display/cards";
 import { architectureSvg } from "../lib/display/diagram";
 import { tableHtml } from "../lib/display/table";
-import { displayImage, evalTransform, modelInputImage, transformImage } from "../lib/transforms";
+import { displayImage, evalTransform, modelInputImage, transformImage } from "../lib/data/transforms";
 
 let dir = "";
 const file = (name: string) => path.join(dir, name);

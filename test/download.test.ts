@@ -13,9 +13,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { ZipFile } from "yazl";
-import { downloadFile, type DownloadEvent } from "../lib/download";
-import { extractZip } from "../lib/unzip";
-import { diskNeed, downloadCoco, formatBytes, selectParts, type CocoEvent, type PartSpec } from "../lib/coco-download";
+import { downloadFile, type DownloadEvent } from "../lib/io/download";
+import { extractZip } from "../lib/io/unzip";
+import { diskNeed, downloadCoco, formatBytes, selectParts, type CocoEvent, type PartSpec } from "../lib/io/coco-download";
 import { parseCliArgs } from "../scripts/download-coco";
 import { FileServer } from "./helpers/file-server";
 

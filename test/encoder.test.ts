@@ -5,12 +5,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import sharp from "sharp";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import { MOBILENET_V1_025, MOBILENET_V1_025_GRAPH, PretrainedBackbone, transformFor, type BackboneSpec } from "../lib/model/backbone";
 import { EncoderCNN } from "../lib/model/encoder";
 import { fileSystemHandler, modelJsonUrl } from "../lib/model/model-cache";
 import { SmallCNN } from "../lib/model/small-cnn";
-import { transformImage } from "../lib/transforms";
+import { transformImage } from "../lib/data/transforms";
 import { FileServer } from "./helpers/file-server";
 
 const SHARED = path.resolve(__dirname, "../../shared");

@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CaptionLoader, type Batch, type CaptionPair, type ImageSource, type LoaderOptions } from "../lib/loader";
-import { Random } from "../lib/random";
-import { ImageError, evalTransform, trainTransform, transformSource } from "../lib/transforms";
-import { Vocabulary } from "../lib/vocabulary";
+import { CaptionLoader, type Batch, type CaptionPair, type ImageSource, type LoaderOptions } from "../lib/data/loader";
+import { Random } from "../lib/data/random";
+import { ImageError, evalTransform, trainTransform, transformSource } from "../lib/data/transforms";
+import { Vocabulary } from "../lib/data/vocabulary";
 
 const SAMPLE = path.resolve(__dirname, "../../shared/coco-sample");
 const skipCoco = fs.existsSync(SAMPLE) ? undefined : "../shared/coco-sample not found";

@@ -7,10 +7,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from "../lib/checkpoint";
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from "../lib/train/checkpoint";
 import { COCO_CONFIG, PRESETS, QUICK_SETTINGS, SYNTHETIC_CONFIG } from "../lib/config";
 import { hasCheckpoint, loadTrainedModel, NotebookError, setupNotebook, trainConfigFor, trainedSteps } from "../lib/notebook";
-import { projectRoot } from "../lib/paths";
+import { projectRoot } from "../lib/runtime/paths";
 import { pointLatestRun } from "../scripts/run-notebooks";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "notebook-test-"));

@@ -124,7 +124,7 @@ test("the three notebooks run through Jupyter and render in Chromium (quick conf
       const before = runFolderState(runDir);
       const [again] = await runNotebooks({ notebooks: [NOTEBOOKS[1]], runDir, env: { CAPTIONER_QUICK: "1" }, log: (line) => t.diagnostic(line) });
       assert.deepEqual(errorOutputs(again.executed), []);
-      assert.deepEqual(runFolderState(runDir), before, "training log, checkpoints and latest.json unchanged");
+      assert.deepEqual(runFolderState(runDir), before, "training log, checkpoints, latest.json and best.json unchanged");
       const lines = trainCellText(again.executed);
       assert.match(lines[0], /^continuing the run in .* from step \d+/);
       assert.ok(lines.some((l) => /^the run was complete \(\d+ steps, 1 epochs\): nothing to train$/.test(l)), lines.join("\n"));
@@ -179,16 +179,15 @@ function trainCellText(executed: string): string[] {
   return texts.join("").split("\n").filter((line) => line.trim() !== "");
 }
 
-/** What a re-run must not change: the training log, every checkpoint's metadata, and which is latest. */
+/** What a re-run must not change: the training log, every checkpoint's metadata, and which are latest and best. */
 function runFolderState(runDir: string): Record<string, string> {
   const checkpoints = path.join(runDir, "checkpoints");
-  const state: Record<string, string> = {
-    log: fs.readFileSync(path.join(runDir, "training-log.jsonl"), "utf8"),
-    latest: fs.readFileSync(path.join(checkpoints, "latest.json"), "utf8"),
-  };
-  for (const label of fs.readdirSync(checkpoints).filter((f) => f !== "latest.json")) {
-    state[label] = fs.readFileSync(path.join(checkpoints, label, "checkpoint.json"), "utf8");
+  const state: Record<string, string> = { log: fs.readFileSync(path.join(runDir, "training-log.jsonl"), "utf8") };
+  for (const name of fs.readdirSync(checkpoints)) {
+    const entry = path.join(checkpoints, name); // a checkpoint folder, or latest.json / best.json
+    state[name] = fs.readFileSync(fs.statSync(entry).isDirectory() ? path.join(entry, "checkpoint.json") : entry, "utf8");
   }
+  assert.ok("latest.json" in state, `${checkpoints}: no latest.json`);
   return state;
 }
 

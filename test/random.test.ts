@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Random } from "../lib/random";
+import { Random } from "../lib/data/random";
 
 test("xoshiro128** matches the reference sequence from state [1, 2, 3, 4]", () => {
   // First outputs of the reference C implementation (prng.di.unimi.it/xoshiro128starstar.c).

@@ -1,5 +1,5 @@
 /**
- * lib/resume-config.ts on checkpoints written here as JSON only (no weights, no training): a
+ * lib/train/resume-config.ts on checkpoints written here as JSON only (no weights, no training): a
  * resume keeps the run's settings, applies the overrides RESUME_RULES allows, refuses the others
  * saying which and why, and bad checkpoint files name the file and what is wrong.
  */
@@ -8,11 +8,11 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from "../lib/checkpoint";
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from "../lib/train/checkpoint";
 import { parseConfigFields, type TrainConfig } from "../lib/config";
-import { writeJsonAtomically } from "../lib/json-file";
-import { readResumePoint, RESUME_RULES, resumedConfig } from "../lib/resume-config";
-import type { TrainState } from "../lib/train";
+import { writeJsonAtomically } from "../lib/io/json-file";
+import { readResumePoint, RESUME_RULES, resumedConfig } from "../lib/train/resume-config";
+import type { TrainState } from "../lib/train/loop";
 import { tinyTrainConfig } from "./helpers/tiny-config";
 
 /** The run's settings as stored; it was started in a folder it no longer is in. */

@@ -6,12 +6,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import { DecoderRNN } from "../lib/model/decoder";
 import { logSoftmax } from "../lib/model/loss";
 import { trainStep } from "../lib/model/train-step";
-import { beamSearchCaptions, Caption, greedyCaptions } from "../lib/sample";
-import { END, START, Vocabulary } from "../lib/vocabulary";
+import { Caption, greedyCaptions } from "../lib/inference/greedy";
+import { beamSearchCaptions } from "../lib/inference/beam-search";
+import { END, START, Vocabulary } from "../lib/data/vocabulary";
 
 const CAPTIONS = [
   "a red circle",
@@ -158,6 +159,6 @@ describe("beam search", () => {
   });
 
   test("rejects a bad beam size", () => {
-    assert.throws(() => beamSearchCaptions(trained, images, vocab, { beamSize: 0 }), /sample\.ts: beamSize must be a positive integer/);
+    assert.throws(() => beamSearchCaptions(trained, images, vocab, { beamSize: 0 }), /beam-search\.ts: beamSize must be a positive integer/);
   });
 });

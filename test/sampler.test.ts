@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Random } from "../lib/random";
-import { LengthBucketSampler, PaddedSampler, SequentialSampler, lengthBuckets } from "../lib/sampler";
+import { Random } from "../lib/data/random";
+import { LengthBucketSampler, PaddedSampler, SequentialSampler, lengthBuckets } from "../lib/data/batch-sampler";
 
 const VAL2017 = path.resolve(__dirname, "../../shared/coco-sample/annotations/captions_val2017_text_only.json");
 const skipCoco = fs.existsSync(VAL2017) ? undefined : "../shared/coco-sample not found";

@@ -15,11 +15,11 @@ import {
   sceneScores,
   sceneText,
   scoresByObjectCount,
-} from "../lib/metrics/scene-score";
-import { Random } from "../lib/random";
-import { describeScene } from "../lib/synthetic/describe";
-import { sampleScene } from "../lib/synthetic/sample-scene";
-import type { Color, Scene, Shape, Size } from "../lib/synthetic/scene";
+} from "../lib/evaluation/metrics/scene-score";
+import { Random } from "../lib/data/random";
+import { describeScene } from "../lib/data/synthetic/describe";
+import { sampleScene } from "../lib/data/synthetic/sample-scene";
+import type { Color, Scene, Shape, Size } from "../lib/data/synthetic/scene";
 
 /** A scene from "size colour shape" strings; positions do not matter to the scorer. */
 function scene(imageId: number, background: Color, objects: string[]): Scene {

@@ -33,8 +33,8 @@ import {
   type Relation,
   type Scene,
   type SceneObject,
-} from "../lib/synthetic";
-import { SPLITS, type CocoCaptionsFile } from "../lib/synthetic/coco-format";
+} from "../lib/data/synthetic";
+import { SPLITS, type CocoCaptionsFile } from "../lib/data/synthetic/coco-format";
 
 // ---------------------------------------------------------------- caption checker
 

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tokenizeForVocabulary, wordTokenize } from "../lib/tokenizer";
+import { tokenizeForVocabulary, wordTokenize } from "../lib/data/tokenizer";
 
 /** [text, tokens of text.lower(), tokens of text (hand and generated cases only)] */
 type Case = [text: string, lowerTokens: string[], casedTokens?: string[]];

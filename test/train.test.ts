@@ -1,5 +1,5 @@
 /**
- * The training loop (lib/train.ts) on a tiny synthetic dataset: the loss falls, nothing leaks,
+ * The training loop (lib/train/loop.ts) on a tiny synthetic dataset: the loss falls, nothing leaks,
  * and a run that stops (at maxSteps, or by its abort signal) and resumes from its checkpoint
  * ends with the same weights and the same log as a run that never stopped. A resume keeps the
  * run's settings but those it may change; a run folder with checkpoints is never trained over.
@@ -10,16 +10,16 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import { Captioner } from "../lib/captioner";
 import type { TrainConfig } from "../lib/config";
 import { folderSnapshot, sameRunAssertions } from "./helpers/same-run";
 import { tinyTrainConfig } from "./helpers/tiny-config";
-import { ensureSyntheticDataset } from "../lib/synthetic/ensure";
-import { readCheckpointMeta } from "../lib/checkpoint";
-import { readJson } from "../lib/json-file";
-import { readLog, stepRecords } from "../lib/train-log";
-import { runFiles, train, type TrainHooks } from "../lib/train";
+import { ensureSyntheticDataset } from "../lib/data/synthetic/ensure";
+import { readCheckpointMeta } from "../lib/train/checkpoint";
+import { readJson } from "../lib/io/json-file";
+import { readLog, stepRecords } from "../lib/train/train-log";
+import { runFiles, train, type TrainHooks } from "../lib/train/loop";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "train-test-"));
 const DATA = path.join(TMP, "data");

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import sharp from "sharp";
-import { Random } from "../lib/random";
+import { Random } from "../lib/data/random";
 import {
   IMAGENET_MEAN,
   IMAGENET_STD,
@@ -15,7 +15,7 @@ import {
   trainTransform,
   transformImage,
   transformSource,
-} from "../lib/transforms";
+} from "../lib/data/transforms";
 
 const COCO_IMAGES = path.resolve(__dirname, "../../shared/coco-sample/images/val2014");
 const GRAYSCALE_COCO = "COCO_val2014_000000431848.jpg";

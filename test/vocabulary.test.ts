@@ -15,8 +15,8 @@ import {
   assertSameVocabulary,
   countWords,
   type VocabularyJSON,
-} from "../lib/vocabulary";
-import { tokenizeForVocabulary } from "../lib/tokenizer";
+} from "../lib/data/vocabulary";
+import { tokenizeForVocabulary } from "../lib/data/tokenizer";
 
 const CAPTIONS = ["A dog runs.", "A dog sits.", "A cat sits.", "The dog, a cat."];
 // Counts: a 4, . 4, dog 3, cat 2, sits 2, "," 1, runs 1, the 1.

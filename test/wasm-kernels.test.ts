@@ -1,19 +1,19 @@
 /**
- * The wasm kernels of lib/wasm-kernels.ts against the cpu backend, forward and backward,
+ * The wasm kernels of lib/runtime/wasm-kernels.ts against the cpu backend, forward and backward,
  * on seeded random inputs. Each case builds its tensors on one backend from plain arrays,
  * runs there, and returns plain arrays, so the two backends never share a tensor.
  */
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import {
   ADDED_WASM_KERNELS,
   REPLACED_WASM_KERNELS,
   registerWasmKernels,
   replacedWasmKernels,
   restoreOriginalWasmKernels,
-} from "../lib/wasm-kernels";
+} from "../lib/runtime/wasm-kernels";
 
 const TOLERANCE = 1e-4;
 

@@ -3,7 +3,7 @@
  * as one HTML block for a notebook output. Images are embedded as bytes (data URIs), not linked,
  * so the notebook and its HTML export show them anywhere.
  */
-import type { DisplayImage } from "../transforms";
+import type { DisplayImage } from "../data/transforms";
 
 /** The width of a card's image area, in CSS pixels (pass it to `displayImage`). */
 export const CARD_IMAGE_BOX = 288;

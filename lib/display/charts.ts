@@ -2,7 +2,7 @@
  * The figures the notebooks draw, as Plotly JSON (see plotly.ts for how they are displayed).
  */
 import type { Figure } from "./plotly";
-import type { EpochRecord, StepRecord } from "../train-log";
+import type { EpochRecord, StepRecord } from "../train/train-log";
 
 /** Exponential moving average, as TensorBoard smooths its curves; `weight` in [0, 1). Starts at the first value. */
 export function smooth(values: number[], weight = 0.9): number[] {

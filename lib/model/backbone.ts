@@ -11,7 +11,7 @@
  * from 0.86 to 0.34), so the normalisation belongs to the model, not to the caller.
  */
 import * as tf from "@tensorflow/tfjs";
-import { evalTransform, type TransformConfig } from "../transforms";
+import { evalTransform, type TransformConfig } from "../data/transforms";
 import { DEFAULT_MODEL_CACHE, fileSystemHandler, hashModelFolder, modelFolder, modelJsonFormat } from "./model-cache";
 import { foldLayersModel } from "./folded-cnn";
 

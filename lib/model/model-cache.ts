@@ -14,8 +14,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { nanoid } from "nanoid";
-import { projectPath, projectRoot } from "../paths";
-import { readJson } from "../json-file";
+import { projectPath, projectRoot } from "../runtime/paths";
+import { readJson } from "../io/json-file";
 
 /** Default parent folder of downloaded models: data/models in the project, wherever the code runs from. */
 export const DEFAULT_MODEL_CACHE = projectPath("data", "models");

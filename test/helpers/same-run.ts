@@ -10,8 +10,8 @@ import * as assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { BackendKind } from "../../lib/backend";
-import type { LogRecord } from "../../lib/train-log";
+import type { BackendKind } from "../../lib/runtime/backend";
+import type { LogRecord } from "../../lib/train/train-log";
 
 export function sameRunAssertions(backend: BackendKind) {
   const tolerance = backend === "wasm" || backend === "cpu" ? 0 : 1e-6;

@@ -1,6 +1,6 @@
 /**
  * The official COCO caption evaluation's tokenizer, in TypeScript (not the tokenizer that
- * builds the vocabulary: that one is NLTK's, in lib/tokenizer.ts).
+ * builds the vocabulary: that one is NLTK's, in lib/data/tokenizer.ts).
  *
  * pycocoevalcap (tokenizer/ptbtokenizer.py) turns each caption's "\n" into a space, joins
  * all the captions with "\n" into one file, and runs Stanford CoreNLP 3.4.1's PTBTokenizer
@@ -11,7 +11,7 @@
  *
  * Scores are only comparable with published ones if captions are tokenised exactly so.
  * This module ports that lexer (PTBLexer.flex) and gives the official tokens for every one
- * of 16,055 captions (../shared/fixtures/ptb-tokenizer-fixture.json: Flickr8k and COCO
+ * of 16,055 captions of a reference fixture (test/metrics.test.ts: Flickr8k and COCO
  * captions, a model's outputs, hard cases). What 3.4.1 does, quirks included:
  * - clitics split off: "dog's" → "dog 's", "don't" → "do n't", "can't" → "ca n't",
  *   "cannot" → "can not"; "o'clock", "rock 'n' roll" stay whole;

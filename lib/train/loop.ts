@@ -13,29 +13,29 @@
  * middle of an epoch's validation, with a checkpoint of the last step done.
  *
  * A run folder holds one run. Resuming continues it with the settings it was started with
- * (lib/resume-config.ts says which of them a resume may change); training from scratch into a
+ * (lib/train/resume-config.ts says which of them a resume may change); training from scratch into a
  * folder that already holds checkpoints is refused rather than overwriting them.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, type BackendInfo } from "./backend";
-import { Captioner } from "./captioner";
+import { initBackend, type BackendInfo } from "../runtime/backend";
+import { Captioner } from "../captioner";
 import { listCheckpoints, recordIfBest, restoreOptimizer } from "./checkpoint";
-import { formatSeconds } from "./format";
-import { writeJsonAtomically } from "./json-file";
-import { learningRateAt, type TrainConfig } from "./config";
-import { captionPairs, loadSplit, type SplitData } from "./dataset";
-import { captionImages, flatScores, referenceLoss, scoreCaptions, type SplitEvaluation } from "./evaluate-model";
-import { imageSource, type DataSource } from "./image-source";
-import { CaptionLoader, type Batch, type LoaderState } from "./loader";
-import { perplexity } from "./model/loss";
+import { formatSeconds } from "../runtime/format";
+import { writeJsonAtomically } from "../io/json-file";
+import { learningRateAt, type TrainConfig } from "../config";
+import { captionPairs, loadSplit, type SplitData } from "../data/dataset";
+import { captionImages, flatScores, referenceLoss, scoreCaptions, type SplitEvaluation } from "../evaluation/evaluate-split";
+import { imageSource, type DataSource } from "../data/image-source";
+import { CaptionLoader, type Batch, type LoaderState } from "../data/loader";
+import { perplexity } from "../model/loss";
 import { readResumePoint, resumedConfig, type ResumePoint } from "./resume-config";
-import { trainStep } from "./model/train-step";
-import { ensureSyntheticDataset } from "./synthetic/ensure";
+import { trainStep } from "../model/train-step";
+import { ensureSyntheticDataset } from "../data/synthetic/ensure";
 import { appendRecord, truncateLog, type EpochRecord, type StepRecord } from "./train-log";
-import { UNK, Vocabulary } from "./vocabulary";
-import { wordPresenceTargets } from "./model/word-presence";
+import { UNK, Vocabulary } from "../data/vocabulary";
+import { wordPresenceTargets } from "../model/word-presence";
 
 /** What a checkpoint records of the loop, to resume it. */
 export interface TrainState {

@@ -1,38 +1,13 @@
 /**
- * Captioning a batch of images with a trained decoder: greedy decoding and beam search.
- *
- * Both start as training does: the image embedding is fed from the zero LSTM state (the PyTorch
- * original started from random noise, a bug), then <start>, then each chosen word, until <end>
- * or `maxLength` words. Both are batched: every step runs one `decoder.step` for all the rows
- * (an image in greedy, a live hypothesis in beam search) at once.
- *
- * The choice of the next word is made in plain JS on the step's log-probabilities: the values
- * are needed anyway to add up each caption's log-probability, and [rows, vocab] is small.
+ * Beam search: greedy decoding (greedy.ts) that keeps the k most likely partial captions per
+ * image instead of one. Same start (image embedding, then <start>), same batched step: every
+ * step runs one `decoder.step` for all the live hypotheses of all the images at once.
  */
 import * as tf from "@tensorflow/tfjs";
-import { DecoderRNN } from "./model/decoder";
-import { LSTMState } from "./model/lstm";
-import { END, START } from "./vocabulary";
-
-/** What turns ids back into a sentence (a Vocabulary): drops <start>, stops at <end>. */
-export interface CaptionText {
-  clean(ids: number[]): string;
-}
-
-/** One generated caption. */
-export interface Caption {
-  /** The generated ids, without <start>; they end with <end> unless `maxLength` cut the caption. */
-  tokens: number[];
-  /** The sentence, from `CaptionText.clean`. */
-  caption: string;
-  /** Natural log of the caption's probability under the model: the sum over `tokens`. */
-  logProb: number;
-}
-
-export interface GreedyOptions {
-  /** Most tokens generated per caption, <end> included (the original's max_seq_length: 20). */
-  maxLength?: number;
-}
+import { DecoderRNN } from "../model/decoder";
+import { LSTMState } from "../model/lstm";
+import { END, START } from "../data/vocabulary";
+import { advance, stateTensors, toCaption, type Caption, type CaptionText, type GreedyOptions, type Hypothesis } from "./greedy";
 
 export interface BeamOptions extends GreedyOptions {
   /** Hypotheses kept per image (k). k = 1 is greedy decoding. */
@@ -46,42 +21,10 @@ export interface BeamOptions extends GreedyOptions {
   alpha?: number;
 }
 
-/** A caption being built. */
-interface Hypothesis {
-  tokens: number[];
-  logProb: number;
-}
-
 /** A live hypothesis: which image it belongs to, and its row in the step's batch. */
 interface Beam {
   image: number;
   hypothesis: Hypothesis;
-}
-
-/** Captions each image with the most likely word at every step. */
-export function greedyCaptions(decoder: DecoderRNN, imageEmbedding: tf.Tensor2D, text: CaptionText, options: GreedyOptions = {}): Caption[] {
-  const maxLength = options.maxLength ?? 20;
-  const batch = imageEmbedding.shape[0];
-  const vocab = decoder.config.vocabSize;
-  const captions: Hypothesis[] = Array.from({ length: batch }, () => ({ tokens: [], logProb: 0 }));
-  const done = new Array<boolean>(batch).fill(false);
-  let ids = new Array<number>(batch).fill(START);
-  let state = decoder.start(imageEmbedding);
-  for (let t = 0; t < maxLength && !done.every(Boolean); t++) {
-    const step = advance(decoder, ids, state);
-    const logProbs = step.logProbs; // [batch, vocab], row-major
-    state = step.state;
-    ids = captions.map((caption, b) => {
-      if (done[b]) return END; // a finished row is still computed (batched), its output ignored
-      const best = argMax(logProbs, b * vocab, vocab);
-      caption.tokens.push(best);
-      caption.logProb += logProbs[b * vocab + best];
-      done[b] = best === END;
-      return best;
-    });
-  }
-  tf.dispose(stateTensors(state));
-  return captions.map((h) => toCaption(h, text));
 }
 
 /**
@@ -93,7 +36,7 @@ export function beamSearchCaptions(decoder: DecoderRNN, imageEmbedding: tf.Tenso
   const maxLength = options.maxLength ?? 20;
   const k = options.beamSize ?? 3;
   const alpha = options.alpha ?? 0.7;
-  if (!Number.isInteger(k) || k < 1) throw new Error(`sample.ts: beamSize must be a positive integer, got ${k}`);
+  if (!Number.isInteger(k) || k < 1) throw new Error(`beam-search.ts: beamSize must be a positive integer, got ${k}`);
   const batch = imageEmbedding.shape[0];
   const vocab = decoder.config.vocabSize;
   const finished: Hypothesis[][] = Array.from({ length: batch }, () => []);
@@ -138,19 +81,6 @@ export function beamSearchCaptions(decoder: DecoderRNN, imageEmbedding: tf.Tenso
   return finished.map((hs) => toCaption(hs.reduce((best, h) => (score(h) > score(best) ? h : best)), text));
 }
 
-/**
- * Runs one decoder step for the rows' previous words, disposes the old state, and returns the
- * log-probabilities as a plain array ([rows, vocab], row-major) with the new state.
- */
-function advance(decoder: DecoderRNN, ids: number[], state: LSTMState): { logProbs: Float32Array; state: LSTMState } {
-  const next = tf.tidy(() => decoder.step(decoder.embed(tf.tensor1d(ids, "int32")), state));
-  tf.dispose(stateTensors(state));
-  // Read outside tidy (tidy would walk a returned data array element by element).
-  const logProbs = next.logProbs.dataSync() as Float32Array;
-  next.logProbs.dispose();
-  return { logProbs, state: next.state };
-}
-
 /** Keeps the given rows of the state, in the given order (a row may repeat), and disposes the old state. */
 function selectRows(state: LSTMState, rows: number[]): LSTMState {
   const old = stateTensors(state);
@@ -164,26 +94,9 @@ function selectRows(state: LSTMState, rows: number[]): LSTMState {
   return next;
 }
 
-/** The tensors of a state, for disposal. */
-function stateTensors(state: LSTMState): tf.Tensor[] {
-  return [...state.h, ...state.c];
-}
-
-/** A hypothesis with its sentence. */
-function toCaption(h: Hypothesis, text: CaptionText): Caption {
-  return { tokens: h.tokens, caption: text.clean(h.tokens), logProb: h.logProb };
-}
-
-/** Index of the largest of `values[offset .. offset + length)`, the first one on a tie. */
-function argMax(values: Float32Array, offset: number, length: number): number {
-  let best = 0;
-  for (let j = 1; j < length; j++) if (values[offset + j] > values[offset + best]) best = j;
-  return best;
-}
-
 /**
  * The `n` best continuations (row, token) of the given rows by total log-prob, best first;
- * on a tie the earlier row and the smaller token come first (as in argMax, so k = 1 is greedy).
+ * on a tie the earlier row and the smaller token come first (as in greedy.ts's argMax, so k = 1 is greedy).
  */
 function bestCandidates(logProbs: Float32Array, rows: number[], beams: Beam[], vocab: number, n: number) {
   const best: { row: number; token: number; logProb: number }[] = [];

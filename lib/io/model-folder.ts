@@ -14,11 +14,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import type { ModelConfig } from "./config";
-import { readCheckpointMeta, resolveCheckpoint, type CheckpointMeta } from "./checkpoint";
+import type { ModelConfig } from "../config";
+import { readCheckpointMeta, resolveCheckpoint, type CheckpointMeta } from "../train/checkpoint";
 import { readJson, writeJsonAtomically } from "./json-file";
-import { fileSystemHandler, modelJsonFormat } from "./model/model-cache";
-import { projectPath } from "./paths";
+import { fileSystemHandler, modelJsonFormat } from "../model/model-cache";
+import { projectPath } from "../runtime/paths";
 import { encodeQuantized, shard, type Quantization } from "./quantize";
 import { loadTensors, type NamedTensor } from "./weights-io";
 

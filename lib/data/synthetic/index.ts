@@ -2,7 +2,7 @@
  * The embedded synthetic dataset: random scenes of shapes, drawn with sharp and
  * described by five captions each, written in the MS COCO captions format.
  *
- * Names are chosen not to clash with lib/coco.ts, so lib/index.ts can `export *` both.
+ * Names are chosen not to clash with lib/data/coco.ts, so lib/index.ts can `export *` both.
  */
 export * from "./scene";
 export * from "./relations";

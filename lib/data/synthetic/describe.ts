@@ -187,7 +187,7 @@ export function describeScene(scene: Scene, rng: Random, count = CAPTIONS_PER_IM
     if (words >= MIN_CAPTION_WORDS && words <= MAX_CAPTION_WORDS) captions.push(caption);
   }
   if (captions.length < count) {
-    throw new Error(`lib/synthetic/describe.ts: found only ${captions.length} of ${count} distinct captions for scene ${scene.imageId}`);
+    throw new Error(`lib/data/synthetic/describe.ts: found only ${captions.length} of ${count} distinct captions for scene ${scene.imageId}`);
   }
   return captions;
 }

@@ -2,17 +2,17 @@
  * Where a batch's image data comes from: decoded pixels, or backbone features cached on disk.
  *
  * With a frozen backbone the CNN's output never changes, so it is computed once per image and
- * read back (lib/features.ts): an epoch then costs only the decoder. What that gives up is
+ * read back (lib/data/feature-cache.ts): an epoch then costs only the decoder. What that gives up is
  * augmentation — every epoch sees the same centre crop of each image, never a random crop or a
  * flip. With a trainable CNN (the small one on the synthetic scenes) pixels must be decoded;
  * when the transform has no randomness their decoded form is kept in memory after first use.
  */
 import * as path from "node:path";
-import type { Captioner } from "./captioner";
+import type { Captioner } from "../captioner";
 import type { CocoCaptionIndex } from "./coco";
-import { extractFeatures, FeatureCache, featureSource, type FeatureExtractionProgress } from "./features";
+import { extractFeatures, FeatureCache, featureSource, type FeatureExtractionProgress } from "./feature-cache";
 import type { ImageSource } from "./loader";
-import { PretrainedBackbone } from "./model/backbone";
+import { PretrainedBackbone } from "../model/backbone";
 import { transformSource, type TransformConfig } from "./transforms";
 
 export interface DataSource {

@@ -25,11 +25,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { SingleBar } from "cli-progress";
-import { fromFloat16, toFloat16 } from "./float16";
-import type { BackboneFingerprint } from "./model/backbone";
+import { fromFloat16, toFloat16 } from "../io/float16";
+import type { BackboneFingerprint } from "../model/backbone";
 import { ImageError, transformImage, type TransformConfig } from "./transforms";
-import { formatSeconds } from "./format";
-import { readJson, writeJsonAtomically } from "./json-file";
+import { formatSeconds } from "../runtime/format";
+import { readJson, writeJsonAtomically } from "../io/json-file";
 
 
 /** An image that could not be read, and why: extraction skips it and lists it. */

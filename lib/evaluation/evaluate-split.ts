@@ -4,12 +4,12 @@
  * on the synthetic scenes, check each caption against what is really in the picture.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Captioner, CaptionOptions } from "./captioner";
-import { CaptionLoader, type Batch, type CaptionPair } from "./loader";
-import { maskedCrossEntropy } from "./model/loss";
-import type { DataSource } from "./image-source";
-import { captionPairs, type SplitData } from "./dataset";
-import type { Caption } from "./sample";
+import type { Captioner, CaptionOptions } from "../captioner";
+import { CaptionLoader, type Batch, type CaptionPair } from "../data/loader";
+import { maskedCrossEntropy } from "../model/loss";
+import type { DataSource } from "../data/image-source";
+import { captionPairs, type SplitData } from "../data/dataset";
+import type { Caption } from "../inference/greedy";
 import { evaluateResults, referenceCaptions, type CocoResult, type CocoScores } from "./metrics/evaluate";
 import { sceneScores, type SceneScores } from "./metrics/scene-score";
 

@@ -11,8 +11,8 @@
  */
 import * as path from "node:path";
 import { readCheckpointMeta, resolveCheckpoint } from "./checkpoint";
-import { parseTrainConfig, type TrainConfig } from "./config";
-import type { TrainState } from "./train";
+import { parseTrainConfig, type TrainConfig } from "../config";
+import type { TrainState } from "./loop";
 
 export interface ResumeRule<V> {
   /** Whether a resumed run may take another value than the checkpoint's. */

@@ -16,7 +16,7 @@
  * The "blind" baseline is the training set's most frequent caption, given to every
  * image: it ignores the image, so a model must beat it to show that it looks.
  */
-import { COLORS, type Color, SHAPE_PLURALS, SHAPES, type Scene, type Shape, SIZES } from "../synthetic/scene";
+import { COLORS, type Color, SHAPE_PLURALS, SHAPES, type Scene, type Shape, SIZES } from "../../data/synthetic/scene";
 
 /** An object as a caption names it: a colour and a shape. */
 export interface NamedObject {

@@ -81,7 +81,7 @@ export interface SyntheticSummary {
 }
 
 const fail = (message: string): never => {
-  throw new Error(`lib/synthetic/generate.ts: ${message}`);
+  throw new Error(`lib/data/synthetic/generate.ts: ${message}`);
 };
 
 /** Split sizes from the options: explicit sizes, or a total divided by fractions (train takes the rounding rest). */

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { cocoPaths, loadCaptions, loadTestImageInfo, type CocoCaptionIndex, type Split } from "./coco";
 import type { Scene } from "./synthetic/scene";
-import { readJson } from "./json-file";
+import { readJson } from "../io/json-file";
 import { isFlickr8k, loadFlickr8kSplit, type Warn } from "./flickr8k";
 
 export interface SplitData {

@@ -6,7 +6,7 @@
  * not an error. The environment variable CAPTIONER_BACKEND forces one kind; then a kind
  * that cannot load is an error that says why. One line tells which backend runs and why
  * the faster ones were not taken. When wasm runs, the kernels that training needs and
- * wasm lacks are registered (lib/wasm-kernels.ts).
+ * wasm lacks are registered (lib/runtime/wasm-kernels.ts).
  */
 import * as tf from "@tensorflow/tfjs";
 import { registerWasmKernels } from "./wasm-kernels";
@@ -101,7 +101,7 @@ function forcedKind(opts: InitBackendOptions): { kind: BackendKind; by: string }
 
 function checkKind(value: string, where: string): BackendKind {
   if ((BACKEND_KINDS as readonly string[]).includes(value)) return value as BackendKind;
-  throw new Error(`lib/backend.ts: ${where} is '${value}'; expected one of ${BACKEND_KINDS.join(", ")}`);
+  throw new Error(`lib/runtime/backend.ts: ${where} is '${value}'; expected one of ${BACKEND_KINDS.join(", ")}`);
 }
 
 /** Makes `kind` the active tf backend; returns why not when it cannot. */
@@ -141,7 +141,7 @@ async function selectBackend(opts: InitBackendOptions): Promise<BackendInfo> {
   if (forced != null) {
     const result = await activate(forced.kind);
     if (!result.available) {
-      throw new Error(`lib/backend.ts: backend '${forced.kind}' forced by ${forced.by} cannot run: ${result.why}`);
+      throw new Error(`lib/runtime/backend.ts: backend '${forced.kind}' forced by ${forced.by} cannot run: ${result.why}`);
     }
     return { name: tf.getBackend(), kind: forced.kind, reason: `forced by ${forced.by}` };
   }
@@ -154,7 +154,7 @@ async function selectBackend(opts: InitBackendOptions): Promise<BackendInfo> {
     }
     skipped.push(result.why);
   }
-  throw new Error("lib/backend.ts: not even the cpu backend could be set"); // cpu always loads
+  throw new Error("lib/runtime/backend.ts: not even the cpu backend could be set"); // cpu always loads
 }
 
 /** One selection per request ("auto" or what forced which kind), shared by concurrent callers. */

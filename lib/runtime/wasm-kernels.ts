@@ -54,7 +54,7 @@ function registeredWasmKernel(name: string): WasmKernelFunc {
   const config = tf.getKernel(name, WASM);
   if (config == null) {
     throw new Error(
-      `lib/wasm-kernels.ts: kernel '${name}' is not registered for wasm; ` +
+      `lib/runtime/wasm-kernels.ts: kernel '${name}' is not registered for wasm; ` +
         `load @tensorflow/tfjs-backend-wasm before registerWasmKernels()`,
     );
   }
@@ -78,7 +78,7 @@ function dispose(backend: BackendWasm, ...infos: tf.TensorInfo[]): void {
 function assertFloat32(kernel: string, ...infos: tf.TensorInfo[]): void {
   for (const info of infos) {
     if (info.dtype !== "float32") {
-      throw new Error(`lib/wasm-kernels.ts: ${kernel} supports float32 only, got ${info.dtype}`);
+      throw new Error(`lib/runtime/wasm-kernels.ts: ${kernel} supports float32 only, got ${info.dtype}`);
     }
   }
 }
@@ -94,7 +94,7 @@ function unsortedSegmentSum({ inputs, backend, attrs }: WasmKernelArgs): tf.Tens
   const { x, segmentIds } = inputs;
   const numSegments = attrs.numSegments as number;
   if (x.dtype !== "float32" && x.dtype !== "int32") {
-    throw new Error(`lib/wasm-kernels.ts: UnsortedSegmentSum of ${x.dtype} is not supported`);
+    throw new Error(`lib/runtime/wasm-kernels.ts: UnsortedSegmentSum of ${x.dtype} is not supported`);
   }
   const rowShape = x.shape.slice(segmentIds.shape.length);
   const rowSize = tf.util.sizeFromShape(rowShape);
@@ -133,7 +133,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.Te
   assertFloat32("Conv2DBackpropFilter", x, dy);
   const filterShape = attrs.filterShape as [number, number, number, number];
   if (attrs.dataFormat != null && attrs.dataFormat !== "NHWC") {
-    throw new Error(`lib/wasm-kernels.ts: Conv2DBackpropFilter supports NHWC only, got ${attrs.dataFormat}`);
+    throw new Error(`lib/runtime/wasm-kernels.ts: Conv2DBackpropFilter supports NHWC only, got ${attrs.dataFormat}`);
   }
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
@@ -243,7 +243,7 @@ function col2im(backend: BackendWasm, cols: tf.TensorInfo, info: tf.backend_util
 function depthwiseInfo(inShape: number[], filterShape: number[], attrs: tf.NamedAttrMap, kernel: string): tf.backend_util.Conv2DInfo {
   const dilations = (attrs.dilations ?? 1) as number | number[];
   if ((Array.isArray(dilations) ? dilations : [dilations]).some((d) => d !== 1)) {
-    throw new Error(`lib/wasm-kernels.ts: ${kernel} supports dilations of 1 only`);
+    throw new Error(`lib/runtime/wasm-kernels.ts: ${kernel} supports dilations of 1 only`);
   }
   return tf.backend_util.computeConv2DInfo(
     inShape as [number, number, number, number],
@@ -617,7 +617,7 @@ function originalOf(kernelFunc: unknown): tf.KernelFunc | undefined {
 /** Re-registers the wasm kernel `name` with another kernel function, keeping its hooks. */
 function reregister(name: string, kernelFunc: tf.KernelFunc): void {
   const config = tf.getKernel(name, WASM);
-  if (config == null) throw new Error(`lib/wasm-kernels.ts: kernel '${name}' is not registered for wasm`);
+  if (config == null) throw new Error(`lib/runtime/wasm-kernels.ts: kernel '${name}' is not registered for wasm`);
   tf.unregisterKernel(name, WASM);
   // setupFunc stays: the original's setup (a cwrap of the C++ function) serves its fallback.
   tf.registerKernel({ ...config, kernelFunc });

@@ -1,7 +1,7 @@
 /**
  * The vocabulary's tokenizer: lower-case, then split into words exactly as NLTK does.
  * (Not the evaluation's: BLEU, ROUGE-L and CIDEr-D tokenise with the official COCO
- * evaluation tokenizer, CoreNLP's, in lib/metrics/ptb-tokenize.ts. The two differ: here
+ * evaluation tokenizer, CoreNLP's, in lib/evaluation/metrics/ptb-tokenize.ts. The two differ: here
  * "a <unk> on a bench." is a, <, unk, >, on, a, bench, "."; there "a <unk> on a bench".
  * Each must match its own reference.)
  *

@@ -5,7 +5,7 @@
  *   <root>/images/train2014/, val2014/, test2014/
  *
  * The data comes in parts (annotations, val, test, train), each one or two zips. A part is
- * downloaded (lib/download.ts: resume, retry, verify), extracted (lib/unzip.ts: streaming,
+ * downloaded (lib/io/download.ts: resume, retry, verify), extracted (lib/io/unzip.ts: streaming,
  * CRC-checked), and then marked done in `<root>/downloads/done-<part>.json`, which lists
  * every extracted file with its size. Running again skips a part whose marker still matches
  * the files on disk, so a finished part costs no request. Before anything is fetched, the

@@ -1,7 +1,7 @@
 /**
  * Reference captions for `npm run eval`, read as the official COCO evaluation reads them.
  *
- * The training loader (lib/coco.ts) insists on everything training needs: each image's
+ * The training loader (lib/data/coco.ts) insists on everything training needs: each image's
  * file_name, width and height, and no empty caption. The evaluation needs only image ids
  * and captions, and pycocotools' COCO() accepts much less than training does: many
  * third-party reference files (Karpathy-split ones, say) have images with an id and
@@ -15,7 +15,7 @@
  * are never scored (a result for such an image is refused, as the official tool refuses it).
  */
 import * as fs from "node:fs";
-import { checkEntries, isId, parseRoot, type FieldRule } from "../coco";
+import { checkEntries, isId, parseRoot, type FieldRule } from "../../data/coco";
 
 /** What an entry of "images" needs for the evaluation. */
 const IMAGE_FIELDS: FieldRule[] = [["id", isId, "a non-negative integer"]];

@@ -10,8 +10,8 @@
  * Results format (what training and `npm run caption -- --results` write):
  *   [{ "image_id": 42, "caption": "a dog on a couch" }, ...]   one entry per image.
  */
-import { readJson } from "../json-file";
-import { type CocoCaptionIndex } from "../coco";
+import { readJson } from "../../io/json-file";
+import { type CocoCaptionIndex } from "../../data/coco";
 import { bleu } from "./bleu";
 import { type Candidates, type References } from "./captions";
 import { ciderD } from "./cider";

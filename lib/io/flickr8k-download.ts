@@ -1,5 +1,5 @@
 /**
- * Fetch Flickr8k into the layout flickr8k.ts reads, with the machinery of `data:coco`
+ * Fetch Flickr8k into the layout lib/data/flickr8k.ts reads, with the machinery of `data:coco`
  * (coco-download.ts: resumable, retried, CRC-checked, skipped once done):
  *
  *   <root>/Flickr8k.token.txt, Flickr_8k.{train,dev,test}Images.txt, ...   (Flickr8k_text.zip)

@@ -8,7 +8,7 @@
  *       "info": ..., "licenses": ... }
  *
  * with about five captions per image; image_info_test2014.json has the images only. The
- * synthetic dataset (lib/synthetic) writes exactly the same files. Every entry is checked
+ * synthetic dataset (lib/data/synthetic) writes exactly the same files. Every entry is checked
  * on load, so a broken file fails here, with the file, the entry and the field named,
  * rather than as a mysterious `undefined` in the middle of training.
  */

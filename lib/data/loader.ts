@@ -7,7 +7,7 @@
  *   "images"  each image once per pass, in order, for validation and test captioning.
  *
  * Where the image data comes from is pluggable (an ImageSource): pixels through a
- * transform (lib/transforms.ts `transformSource`) or features from the encoder's feature
+ * transform (lib/data/transforms.ts `transformSource`) or features from the encoder's feature
  * cache. Either way the loader keeps `prefetch` batches in preparation while the consumer
  * works on the current one, with at most `concurrency` source calls in flight.
  *
@@ -17,7 +17,7 @@
  * batches whatever the timing.
  */
 import { Random, type RandomState } from "./random";
-import { LengthBucketSampler, PaddedSampler, SequentialSampler, type BatchSampler, type SamplerState } from "./sampler";
+import { LengthBucketSampler, PaddedSampler, SequentialSampler, type BatchSampler, type SamplerState } from "./batch-sampler";
 // Padding uses END, always under a mask of 0: the loss never scores it.
 import { END, START } from "./vocabulary";
 

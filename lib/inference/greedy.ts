@@ -1,0 +1,98 @@
+/**
+ * Captioning a batch of images with a trained decoder: greedy decoding (beam search, which keeps
+ * k hypotheses instead of one, is in beam-search.ts and reuses the step helpers below).
+ *
+ * It starts as training does: the image embedding is fed from the zero LSTM state (the PyTorch
+ * original started from random noise, a bug), then <start>, then each chosen word, until <end>
+ * or `maxLength` words. It is batched: every step runs one `decoder.step` for all the rows
+ * (an image here, a live hypothesis in beam search) at once.
+ *
+ * The choice of the next word is made in plain JS on the step's log-probabilities: the values
+ * are needed anyway to add up each caption's log-probability, and [rows, vocab] is small.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { DecoderRNN } from "../model/decoder";
+import { LSTMState } from "../model/lstm";
+import { END, START } from "../data/vocabulary";
+
+/** What turns ids back into a sentence (a Vocabulary): drops <start>, stops at <end>. */
+export interface CaptionText {
+  clean(ids: number[]): string;
+}
+
+/** One generated caption. */
+export interface Caption {
+  /** The generated ids, without <start>; they end with <end> unless `maxLength` cut the caption. */
+  tokens: number[];
+  /** The sentence, from `CaptionText.clean`. */
+  caption: string;
+  /** Natural log of the caption's probability under the model: the sum over `tokens`. */
+  logProb: number;
+}
+
+export interface GreedyOptions {
+  /** Most tokens generated per caption, <end> included (the original's max_seq_length: 20). */
+  maxLength?: number;
+}
+
+/** A caption being built. */
+export interface Hypothesis {
+  tokens: number[];
+  logProb: number;
+}
+
+/** Captions each image with the most likely word at every step. */
+export function greedyCaptions(decoder: DecoderRNN, imageEmbedding: tf.Tensor2D, text: CaptionText, options: GreedyOptions = {}): Caption[] {
+  const maxLength = options.maxLength ?? 20;
+  const batch = imageEmbedding.shape[0];
+  const vocab = decoder.config.vocabSize;
+  const captions: Hypothesis[] = Array.from({ length: batch }, () => ({ tokens: [], logProb: 0 }));
+  const done = new Array<boolean>(batch).fill(false);
+  let ids = new Array<number>(batch).fill(START);
+  let state = decoder.start(imageEmbedding);
+  for (let t = 0; t < maxLength && !done.every(Boolean); t++) {
+    const step = advance(decoder, ids, state);
+    const logProbs = step.logProbs; // [batch, vocab], row-major
+    state = step.state;
+    ids = captions.map((caption, b) => {
+      if (done[b]) return END; // a finished row is still computed (batched), its output ignored
+      const best = argMax(logProbs, b * vocab, vocab);
+      caption.tokens.push(best);
+      caption.logProb += logProbs[b * vocab + best];
+      done[b] = best === END;
+      return best;
+    });
+  }
+  tf.dispose(stateTensors(state));
+  return captions.map((h) => toCaption(h, text));
+}
+
+/**
+ * Runs one decoder step for the rows' previous words, disposes the old state, and returns the
+ * log-probabilities as a plain array ([rows, vocab], row-major) with the new state.
+ */
+export function advance(decoder: DecoderRNN, ids: number[], state: LSTMState): { logProbs: Float32Array; state: LSTMState } {
+  const next = tf.tidy(() => decoder.step(decoder.embed(tf.tensor1d(ids, "int32")), state));
+  tf.dispose(stateTensors(state));
+  // Read outside tidy (tidy would walk a returned data array element by element).
+  const logProbs = next.logProbs.dataSync() as Float32Array;
+  next.logProbs.dispose();
+  return { logProbs, state: next.state };
+}
+
+/** The tensors of a state, for disposal. */
+export function stateTensors(state: LSTMState): tf.Tensor[] {
+  return [...state.h, ...state.c];
+}
+
+/** A hypothesis with its sentence. */
+export function toCaption(h: Hypothesis, text: CaptionText): Caption {
+  return { tokens: h.tokens, caption: text.clean(h.tokens), logProb: h.logProb };
+}
+
+/** Index of the largest of `values[offset .. offset + length)`, the first one on a tie. */
+function argMax(values: Float32Array, offset: number, length: number): number {
+  let best = 0;
+  for (let j = 1; j < length; j++) if (values[offset + j] > values[offset + best]) best = j;
+  return best;
+}
