@@ -1,6 +1,6 @@
 /**
- * The decoder, its LSTM, the loss and the training step: shapes, the hand-written
- * backpropagation against autodiff, the loss against the textbook formula, padding, learning,
+ * The decoder, its LSTM, the loss and the training step: shapes, the fused LSTM (hand-written
+ * backpropagation) against the textbook one under autodiff, the loss against the textbook formula, padding, learning,
  * tensor leaks, clipping, and wasm against cpu.
  */
 import { before, describe, test } from "node:test";
@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
 import { DecoderConfig, DecoderRNN } from "../lib/model/decoder";
-import { LSTM, LSTMState } from "../lib/model/lstm";
+import { lstmRun, type LSTMState } from "../lib/model/lstm";
+import { FusedLSTM } from "../lib/model/lstm-fused";
 import { logSoftmax, maskedCrossEntropy, perplexity } from "../lib/model/loss";
 import { clipByGlobalNorm, trainStep } from "../lib/model/train-step";
 
@@ -111,36 +112,40 @@ describe("DecoderRNN", () => {
 });
 
 describe("LSTM", () => {
-  test("the hand-written backpropagation through time equals autodiff through the same steps", () => {
-    const lstm = new LSTM({ inputSize: 5, hiddenSize: 6, numLayers: 2 }, "bptt", 5);
+  test("the fused LSTM (hand-written backpropagation through time) equals the textbook LSTM under autodiff", () => {
+    const fused = new FusedLSTM({ inputSize: 5, hiddenSize: 6, numLayers: 2 }, "bptt", 5);
     try {
       const x = tf.randomNormal([7, 3, 5], 0, 1, "float32", 1) as tf.Tensor3D; // [time, batch, in]
       const weights = tf.randomNormal([7, 3, 6], 0, 1, "float32", 2); // makes every output matter differently
-      // Reference: the sampling path (`step`, plain tf ops), differentiated by tfjs.
-      const stepwise = (input: tf.Tensor) => {
-        let state: LSTMState | null = null;
-        const outputs = tf.unstack(input).map((xt) => {
-          const out = lstm.step(xt as tf.Tensor2D, state);
-          state = out.state;
-          return out.output;
-        });
-        return tf.sum(tf.mul(tf.stack(outputs), weights)) as tf.Scalar;
-      };
-      const fused = (input: tf.Tensor) => tf.sum(tf.mul(lstm.run(input as tf.Tensor3D), weights)) as tf.Scalar;
-      const ours = tf.variableGrads(() => fused(x), lstm.variables);
-      const reference = tf.variableGrads(() => stepwise(x), lstm.variables);
+      // Reference: the textbook LSTM (lstm.ts) on the same weights, differentiated by tfjs.
+      const textbook = (input: tf.Tensor) => tf.sum(tf.mul(lstmRun(fused.layers, input as tf.Tensor3D), weights)) as tf.Scalar;
+      const fast = (input: tf.Tensor) => tf.sum(tf.mul(fused.run(input as tf.Tensor3D), weights)) as tf.Scalar;
+      const ours = tf.variableGrads(() => fast(x), fused.variables);
+      const reference = tf.variableGrads(() => textbook(x), fused.variables);
       assert.ok(Math.abs(ours.value.dataSync()[0] - reference.value.dataSync()[0]) < 1e-5, "same forward value");
-      for (const v of lstm.variables) {
+      for (const v of fused.variables) {
         const err = relativeError(ours.grads[v.name].dataSync(), reference.grads[v.name].dataSync());
         assert.ok(err < 1e-5, `${v.name}: relative error ${err}`);
       }
-      const dxOurs = tf.grad(fused)(x);
-      const dxReference = tf.grad(stepwise)(x);
+      const dxOurs = tf.grad(fast)(x);
+      const dxReference = tf.grad(textbook)(x);
       assert.ok(relativeError(dxOurs.dataSync(), dxReference.dataSync()) < 1e-5, "input gradient");
       assert.ok(tf.max(tf.abs(dxOurs)).dataSync()[0] > 1e-3, "the input gradient is not trivially zero");
-      tf.dispose([x, weights, ours.value, reference.value, dxOurs, dxReference, ...Object.values(ours.grads), ...Object.values(reference.grads)]);
+      // The fused sampling path (`step`, zero state as null) equals the textbook step too.
+      const sampled = tf.tidy(() => {
+        let state: LSTMState | null = null;
+        const outputs = tf.unstack(x).map((xt) => {
+          const out = fused.step(xt as tf.Tensor2D, state);
+          state = out.state;
+          return out.output;
+        });
+        return tf.stack(outputs);
+      });
+      const expected = tf.tidy(() => lstmRun(fused.layers, x));
+      assert.ok(relativeError(sampled.dataSync(), expected.dataSync()) < 1e-5, "step equals the textbook run");
+      tf.dispose([x, weights, sampled, expected, ours.value, reference.value, dxOurs, dxReference, ...Object.values(ours.grads), ...Object.values(reference.grads)]);
     } finally {
-      tf.dispose(lstm.variables);
+      tf.dispose(fused.variables);
     }
   });
 });
