@@ -29,7 +29,7 @@ export { EncoderCNN } from "./model/encoder";
 export { DecoderRNN } from "./model/decoder";
 export { lstmCell, lstmStep, lstmRun, type LSTMState } from "./model/lstm";
 export { FusedLSTM } from "./model/lstm-fused";
-export { maskedCrossEntropy, logSoftmax, perplexity } from "./model/loss";
+export { textbookCrossEntropy, captionLoss, maskedCrossEntropy, logSoftmax, perplexity } from "./model/loss";
 export { trainStep, clipByGlobalNorm, globalNorm } from "./model/train-step";
 
 // Training: the loop, its log
