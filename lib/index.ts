@@ -27,8 +27,9 @@ export { Captioner } from "./captioner";
 export { SHIPPED_MODEL, isModelFolder, photoWarning, modelCheckpoint, readModelCard, type ModelCard } from "./io/model-folder";
 export { EncoderCNN } from "./model/encoder";
 export { DecoderRNN } from "./model/decoder";
-export { LSTM, type LSTMState } from "./model/lstm";
-export { maskedCrossEntropy, logSoftmax, perplexity } from "./model/loss";
+export { lstmCell, lstmStep, lstmRun, type LSTMState } from "./model/lstm";
+export { FusedLSTM } from "./model/lstm-fused";
+export { textbookCrossEntropy, captionLoss, maskedCrossEntropy, logSoftmax, perplexity } from "./model/loss";
 export { trainStep, clipByGlobalNorm, globalNorm } from "./model/train-step";
 
 // Training: the loop, its log

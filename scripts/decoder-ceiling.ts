@@ -17,7 +17,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
 import { SYNTHETIC_CONFIG } from "../lib/config";
 import { captionPairs, loadSplit, type SplitData } from "../lib/data/dataset";
-import { CaptionLoader } from "../lib/data/loader";
+import { batchTensors, CaptionLoader } from "../lib/data/loader";
 import { sceneScores } from "../lib/evaluation/metrics/scene-score";
 import { ZERO_TO_ONE, type Backbone } from "../lib/model/backbone";
 import { DecoderRNN } from "../lib/model/decoder";
@@ -97,14 +97,10 @@ export async function decoderCeiling(dataRoot: string, steps: number | undefined
   try {
     for (let step = 1; step <= totalSteps; step++) {
       const batch = await loader.next();
-      const [inputs, tokens, mask] = [
-        tf.tensor2d(batch.images, batch.imageShape as [number, number]),
-        tf.tensor2d(batch.tokens, [batch.imageIds.length, batch.time], "int32"),
-        tf.tensor2d(batch.mask, [batch.imageIds.length, batch.time]),
-      ];
+      const { images: inputs, tokens, mask } = batchTensors(batch);
       const loss = trainStep({
         decoder,
-        embedImages: () => encoder.embed(inputs, true),
+        embedImages: () => encoder.embed(inputs as tf.Tensor2D, true),
         encoderVariables: encoder.trainableVariables,
         tokens,
         mask,

@@ -1,6 +1,6 @@
 /**
- * The decoder, its LSTM, the loss and the training step: shapes, the hand-written
- * backpropagation against autodiff, the loss against the textbook formula, padding, learning,
+ * The decoder, its LSTM, the loss and the training step: shapes, the fused LSTM (hand-written
+ * backpropagation) against the textbook one under autodiff, the loss against the textbook formula, padding, learning,
  * tensor leaks, clipping, and wasm against cpu.
  */
 import { before, describe, test } from "node:test";
@@ -8,8 +8,9 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
 import { DecoderConfig, DecoderRNN } from "../lib/model/decoder";
-import { LSTM, LSTMState } from "../lib/model/lstm";
-import { logSoftmax, maskedCrossEntropy, perplexity } from "../lib/model/loss";
+import { lstmRun, type LSTMState } from "../lib/model/lstm";
+import { FusedLSTM } from "../lib/model/lstm-fused";
+import { captionLoss, logSoftmax, maskedCrossEntropy, perplexity, textbookCrossEntropy } from "../lib/model/loss";
 import { clipByGlobalNorm, trainStep } from "../lib/model/train-step";
 
 const SMALL: DecoderConfig = { vocabSize: 23, embedSize: 8, hiddenSize: 12, numLayers: 1, dropout: 0 };
@@ -46,10 +47,8 @@ function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** The loss of a teacher-forced pass, as trainStep computes it. */
-function captionLoss(decoder: DecoderRNN, images: tf.Tensor2D, tokens: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
-  const [b, length] = tokens.shape;
-  const logits = decoder.forward(images, tokens);
-  return maskedCrossEntropy(logits, tf.slice(tokens, [0, 1], [b, length - 1]), tf.slice(mask, [0, 1], [b, length - 1]));
+function forwardLoss(decoder: DecoderRNN, images: tf.Tensor2D, tokens: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
+  return captionLoss(decoder.forward(images, tokens), tokens, mask);
 }
 
 before(async () => {
@@ -111,36 +110,40 @@ describe("DecoderRNN", () => {
 });
 
 describe("LSTM", () => {
-  test("the hand-written backpropagation through time equals autodiff through the same steps", () => {
-    const lstm = new LSTM({ inputSize: 5, hiddenSize: 6, numLayers: 2 }, "bptt", 5);
+  test("the fused LSTM (hand-written backpropagation through time) equals the textbook LSTM under autodiff", () => {
+    const fused = new FusedLSTM({ inputSize: 5, hiddenSize: 6, numLayers: 2 }, "bptt", 5);
     try {
       const x = tf.randomNormal([7, 3, 5], 0, 1, "float32", 1) as tf.Tensor3D; // [time, batch, in]
       const weights = tf.randomNormal([7, 3, 6], 0, 1, "float32", 2); // makes every output matter differently
-      // Reference: the sampling path (`step`, plain tf ops), differentiated by tfjs.
-      const stepwise = (input: tf.Tensor) => {
-        let state: LSTMState | null = null;
-        const outputs = tf.unstack(input).map((xt) => {
-          const out = lstm.step(xt as tf.Tensor2D, state);
-          state = out.state;
-          return out.output;
-        });
-        return tf.sum(tf.mul(tf.stack(outputs), weights)) as tf.Scalar;
-      };
-      const fused = (input: tf.Tensor) => tf.sum(tf.mul(lstm.run(input as tf.Tensor3D), weights)) as tf.Scalar;
-      const ours = tf.variableGrads(() => fused(x), lstm.variables);
-      const reference = tf.variableGrads(() => stepwise(x), lstm.variables);
+      // Reference: the textbook LSTM (lstm.ts) on the same weights, differentiated by tfjs.
+      const textbook = (input: tf.Tensor) => tf.sum(tf.mul(lstmRun(fused.layers, input as tf.Tensor3D), weights)) as tf.Scalar;
+      const fast = (input: tf.Tensor) => tf.sum(tf.mul(fused.run(input as tf.Tensor3D), weights)) as tf.Scalar;
+      const ours = tf.variableGrads(() => fast(x), fused.variables);
+      const reference = tf.variableGrads(() => textbook(x), fused.variables);
       assert.ok(Math.abs(ours.value.dataSync()[0] - reference.value.dataSync()[0]) < 1e-5, "same forward value");
-      for (const v of lstm.variables) {
+      for (const v of fused.variables) {
         const err = relativeError(ours.grads[v.name].dataSync(), reference.grads[v.name].dataSync());
         assert.ok(err < 1e-5, `${v.name}: relative error ${err}`);
       }
-      const dxOurs = tf.grad(fused)(x);
-      const dxReference = tf.grad(stepwise)(x);
+      const dxOurs = tf.grad(fast)(x);
+      const dxReference = tf.grad(textbook)(x);
       assert.ok(relativeError(dxOurs.dataSync(), dxReference.dataSync()) < 1e-5, "input gradient");
       assert.ok(tf.max(tf.abs(dxOurs)).dataSync()[0] > 1e-3, "the input gradient is not trivially zero");
-      tf.dispose([x, weights, ours.value, reference.value, dxOurs, dxReference, ...Object.values(ours.grads), ...Object.values(reference.grads)]);
+      // The fused sampling path (`step`, zero state as null) equals the textbook step too.
+      const sampled = tf.tidy(() => {
+        let state: LSTMState | null = null;
+        const outputs = tf.unstack(x).map((xt) => {
+          const out = fused.step(xt as tf.Tensor2D, state);
+          state = out.state;
+          return out.output;
+        });
+        return tf.stack(outputs);
+      });
+      const expected = tf.tidy(() => lstmRun(fused.layers, x));
+      assert.ok(relativeError(sampled.dataSync(), expected.dataSync()) < 1e-5, "step equals the textbook run");
+      tf.dispose([x, weights, sampled, expected, ours.value, reference.value, dxOurs, dxReference, ...Object.values(ours.grads), ...Object.values(reference.grads)]);
     } finally {
-      tf.dispose(lstm.variables);
+      tf.dispose(fused.variables);
     }
   });
 });
@@ -161,14 +164,11 @@ describe("loss", () => {
     logits.dispose();
   });
 
-  test("masked cross-entropy equals −Σ mask·log p(target) / Σ mask, and so does its gradient", () => {
+  test("the fast masked cross-entropy equals the textbook one, −Σ mask·log p(target) / Σ mask, and so does its gradient", () => {
     const logits = tf.randomNormal([2, 3, 5], 0, 3, "float32", 4) as tf.Tensor3D;
     const targets = tf.tensor2d([[1, 2, 3], [4, 0, 0]], [2, 3], "int32");
     const mask = tf.tensor2d([[1, 1, 1], [1, 0, 0]]);
-    const textbook = (z: tf.Tensor) => {
-      const picked = tf.sum(tf.mul(tf.logSoftmax(z), tf.cast(tf.oneHot(targets, 5), "float32")), 2); // [2, 3]
-      return tf.div(tf.neg(tf.sum(tf.mul(picked, mask))), tf.sum(mask)) as tf.Scalar;
-    };
+    const textbook = (z: tf.Tensor) => textbookCrossEntropy(z as tf.Tensor3D, targets, mask);
     const ours = (z: tf.Tensor) => maskedCrossEntropy(z as tf.Tensor3D, targets, mask);
     assert.ok(Math.abs(ours(logits).dataSync()[0] - textbook(logits).dataSync()[0]) < 1e-5);
     assert.ok(relativeError(tf.grad(ours)(logits).dataSync(), tf.grad(textbook)(logits).dataSync()) < 1e-5);
@@ -181,7 +181,7 @@ describe("loss", () => {
       const images = tf.randomNormal([4, 8], 0, 1, "float32", 5) as tf.Tensor2D;
       const lossAndGrads = (captions: number[][]) => {
         const { tokens, mask } = batch(captions);
-        const { value, grads } = tf.variableGrads(() => captionLoss(decoder, images, tokens, mask), decoder.variables);
+        const { value, grads } = tf.variableGrads(() => forwardLoss(decoder, images, tokens, mask), decoder.variables);
         const result = { loss: value.dataSync()[0], grads: decoder.variables.map((v) => grads[v.name].dataSync()) };
         tf.dispose([tokens, mask, value, grads]);
         return result;
@@ -198,7 +198,7 @@ describe("loss", () => {
       const { tokens } = batch(noisy);
       const unmasked = tf.tidy(() => {
         const ones = tf.onesLike(tokens).toFloat() as tf.Tensor2D;
-        const { grads } = tf.variableGrads(() => captionLoss(decoder, images, tokens, ones), [decoder.embedding]);
+        const { grads } = tf.variableGrads(() => forwardLoss(decoder, images, tokens, ones), [decoder.embedding]);
         return grads[decoder.embedding.name];
       });
       assert.ok(garbageRows(unmasked.dataSync()).some((x) => x !== 0));
@@ -277,7 +277,7 @@ describe("backends", () => {
       const decoder = new DecoderRNN(config, { name: `agree-${backend}`, seed: 9 });
       const { tokens, mask } = batch(CAPTIONS.map((c) => c.map((id) => (id < 3 ? id : id + 20))));
       const images = tf.tensor2d(Array.from({ length: 4 * 16 }, (_, i) => Math.sin(i)), [4, 16]);
-      const { value, grads } = tf.variableGrads(() => captionLoss(decoder, images, tokens, mask), decoder.variables);
+      const { value, grads } = tf.variableGrads(() => forwardLoss(decoder, images, tokens, mask), decoder.variables);
       const result = { loss: value.dataSync()[0], grads: decoder.variables.map((v) => grads[v.name].dataSync()) };
       tf.dispose([tokens, mask, images, value, grads]);
       decoder.dispose();

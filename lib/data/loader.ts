@@ -16,6 +16,7 @@
  * contents never depend on which decode finishes first, and the same seed gives the same
  * batches whatever the timing.
  */
+import * as tf from "@tensorflow/tfjs";
 import { Random, type RandomState } from "./random";
 import { LengthBucketSampler, PaddedSampler, SequentialSampler, type BatchSampler, type SamplerState } from "./batch-sampler";
 // Padding uses END, always under a mask of 0: the loss never scores it.
@@ -81,6 +82,33 @@ export interface Batch {
   mask: Float32Array; // [rows, time]
   /** Longest caption in the batch, in tokens; 0 when no row has a caption. */
   time: number;
+}
+
+/** A batch as the model takes it: what `batchTensors` makes of a Batch. The caller disposes them. */
+export interface BatchTensors {
+  images: tf.Tensor; // [rows, ...imageShape]
+  tokens: tf.Tensor2D; // [rows, time] int32
+  mask: tf.Tensor2D; // [rows, time] float32
+}
+
+/**
+ * A Batch as tensors, for the decoder and the loss (lib/model/loss.ts `captionLoss` scores each
+ * output against the next token). Used by training, evaluation and scripts/decoder-ceiling.ts.
+ */
+export function batchTensors(batch: Batch): BatchTensors {
+  const rows = batch.imageIds.length;
+  return {
+    images: tf.tensor(batch.images, batch.imageShape),
+    tokens: tf.tensor2d(batch.tokens, [rows, batch.time], "int32"),
+    mask: tf.tensor2d(batch.mask, [rows, batch.time]),
+  };
+}
+
+/** How many tokens the loss scores in a batch: the real ones after <start> (see `captionLoss`). */
+export function scoredTokens(batch: Batch): number {
+  let count = 0;
+  for (let r = 0; r < batch.imageIds.length; r++) for (let t = 1; t < batch.time; t++) count += batch.mask[r * batch.time + t];
+  return count;
 }
 
 /** Where the loader stands: `setState` on it gives the same batches from there. */

@@ -5,8 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Captioner, CaptionOptions } from "../captioner";
-import { CaptionLoader, type Batch, type CaptionPair } from "../data/loader";
-import { maskedCrossEntropy } from "../model/loss";
+import { batchTensors, CaptionLoader, scoredTokens, type Batch, type CaptionPair } from "../data/loader";
+import { captionLoss } from "../model/loss";
 import type { DataSource } from "../data/image-source";
 import { captionPairs, type SplitData } from "../data/dataset";
 import type { Caption } from "../inference/greedy";
@@ -131,19 +131,13 @@ function imageLoader(
   });
 }
 
+/** The mean loss of a batch's captions and how many tokens it scored. */
 function batchLoss(model: Captioner, batch: Batch): { loss: number; count: number } {
-  const rows = batch.imageIds.length;
-  const { time } = batch;
   const scalar = tf.tidy(() => {
-    const tokens = tf.tensor2d(batch.tokens, [rows, time], "int32");
-    const mask = tf.tensor2d(batch.mask, [rows, time]);
-    const logits = model.decoder.forward(model.embed(tf.tensor(batch.images, batch.imageShape)), tokens);
-    return maskedCrossEntropy(logits, tokens.slice([0, 1], [rows, time - 1]), mask.slice([0, 1], [rows, time - 1]));
+    const { images, tokens, mask } = batchTensors(batch);
+    return captionLoss(model.decoder.forward(model.embed(images), tokens), tokens, mask);
   });
   const loss = scalar.dataSync()[0];
   scalar.dispose();
-  // Scored tokens: everything after <start> that is not padding.
-  let count = 0;
-  for (let r = 0; r < rows; r++) for (let t = 1; t < time; t++) count += batch.mask[r * time + t];
-  return { loss, count };
+  return { loss, count: scoredTokens(batch) };
 }

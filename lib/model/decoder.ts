@@ -11,11 +11,13 @@
  *
  * so a caption of `length` tokens runs `length` steps and scores the last `length − 1` outputs.
  * The LSTM starts from the zero state. Dropout (training only) is applied to the LSTM's outputs
- * before the output layer, and between LSTM layers.
+ * before the output layer, and between LSTM layers. The LSTM is the fast one, lstm-fused.ts (the
+ * textbook one, lstm.ts, computes the same numbers, more slowly).
  */
 import * as tf from "@tensorflow/tfjs";
 import { logSoftmax } from "./loss";
-import { LSTM, LSTMState } from "./lstm";
+import type { LSTMState } from "./lstm";
+import { FusedLSTM } from "./lstm-fused";
 
 export interface DecoderConfig {
   vocabSize: number;
@@ -43,7 +45,7 @@ export interface ForwardOptions {
 export class DecoderRNN {
   readonly config: DecoderConfig;
   readonly embedding: tf.Variable; // [vocab, embed]
-  readonly lstm: LSTM;
+  readonly lstm: FusedLSTM;
   readonly outputKernel: tf.Variable; // [hidden, vocab]
   readonly outputBias: tf.Variable; // [vocab]
 
@@ -60,7 +62,7 @@ export class DecoderRNN {
       tf.variable(tf.randomUniform([hiddenSize, vocabSize], -0.1, 0.1, "float32", seed + 2), true, `${name}/output/kernel`),
       tf.variable(tf.zeros([vocabSize]), true, `${name}/output/bias`),
     ]);
-    this.lstm = new LSTM({ inputSize: embedSize, hiddenSize, numLayers: config.numLayers }, `${name}/lstm`, seed + 100);
+    this.lstm = new FusedLSTM({ inputSize: embedSize, hiddenSize, numLayers: config.numLayers }, `${name}/lstm`, seed + 100);
   }
 
   /** Every weight, each a tf.Variable whose `name` is stable across runs: what a checkpoint saves. */

@@ -2,12 +2,59 @@
  * The training loss: cross-entropy of the next word, averaged over the real tokens of a batch of
  * padded captions (padding positions have mask 0 and count for nothing). Perplexity = exp(loss).
  *
- * Both functions here rest on the softmax kernel rather than on exp, for speed: on wasm, softmax
- * is a vectorised kernel (~6 ms for a [384, 8900] batch of logits) while elementwise exp is not
- * (~60 ms for the same size), so the textbook log-softmax, z − max − log Σ exp(z − max), is ~15x
- * slower than the softmax itself.
+ * In reading order:
+ * 1. `textbookCrossEntropy`: the definition, −log softmax(logits)[target], masked mean, left to
+ *    autodiff. Nothing runs it but the tests, which check the fast path against it.
+ * 2. `captionLoss`: the loss of a batch of captions. The decoder's outputs are scored against the
+ *    NEXT token, so targets and mask are the tokens shifted by one. Training and evaluation call it.
+ * 3. The fast, stable path that `captionLoss` uses: `logSoftmax` and `maskedCrossEntropy`, built
+ *    on the softmax kernel with a hand-written gradient.
  */
 import * as tf from "@tensorflow/tfjs";
+
+/**
+ * Masked cross-entropy as the textbook writes it, mean over the real tokens:
+ *
+ *   loss = −Σ_{b,t} mask[b,t] · log softmax(logits[b,t])[targets[b,t]]  /  Σ mask
+ *
+ *   logits:  [batch, steps, vocab]  (float32)
+ *   targets: [batch, steps]         (int32, the word each step should predict)
+ *   mask:    [batch, steps]         (float32, 1 for a real token, 0 for padding)
+ */
+export function textbookCrossEntropy(logits: tf.Tensor3D, targets: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    const logProbs = tf.logSoftmax(logits); // [batch, steps, vocab]
+    const onTarget = tf.cast(tf.oneHot(targets, logits.shape[2]), "float32"); // [batch, steps, vocab]
+    const logProbOfTarget = tf.sum(tf.mul(logProbs, onTarget), 2); // [batch, steps]
+    return tf.neg(tf.div(tf.sum(tf.mul(logProbOfTarget, mask)), tf.maximum(tf.sum(mask), 1))) as tf.Scalar;
+  });
+}
+
+/**
+ * The loss of a batch of captions: the decoder's logits scored against the next token.
+ *
+ *   logits: [batch, length − 1, vocab]  (DecoderRNN.forward: output t predicts token t + 1)
+ *   tokens: [batch, length] int32, [<start>, w1, ..., wn, <end>, padding...]
+ *   mask:   [batch, length] float32, 1 for a real token
+ *
+ * Targets are tokens[:, 1:] and the mask is shifted likewise (<start> is never predicted).
+ * Computed the fast way, `maskedCrossEntropy` below.
+ */
+export function captionLoss(logits: tf.Tensor3D, tokens: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
+  const [batch, length] = tokens.shape;
+  return tf.tidy(() => {
+    const targets = tf.slice(tokens, [0, 1], [batch, length - 1]); // [batch, length − 1]
+    const targetMask = tf.slice(mask, [0, 1], [batch, length - 1]); // [batch, length − 1]
+    return maskedCrossEntropy(logits, targets, targetMask);
+  });
+}
+
+// ── The fast, stable path (what training runs) ───────────────────────────────────────────────────
+//
+// Both functions below rest on the softmax kernel rather than on exp, for speed: on wasm, softmax
+// is a vectorised kernel (~6 ms for a [384, 8900] batch of logits) while elementwise exp is not
+// (~60 ms for the same size), so the usual stable log-softmax, z − max − log Σ exp(z − max), is
+// ~15x slower than the softmax itself.
 
 /**
  * Numerically stable log-softmax over the last axis, built on the softmax kernel.
@@ -18,7 +65,7 @@ import * as tf from "@tensorflow/tfjs";
  *   log p_j = (z_j − m) + log(max_k p_k)
  *
  * max_k p_k lies in [1/vocab, 1], so the log never sees an underflowed 0, and z_j − m ≤ 0 is exact:
- * the same stability as the textbook form, without an exp per entry.
+ * the same stability as the usual form, without an exp per entry.
  *
  *   logits: [rows, vocab] → log-probabilities [rows, vocab]
  */

@@ -1,5 +1,5 @@
 /**
- * One training step: forward pass, masked cross-entropy, gradients, global-norm clipping and an
+ * One training step: forward pass, the caption loss (loss.ts), gradients, global-norm clipping and an
  * optimiser update (Adam in this project).
  *
  * The image embedding is passed as a function, not a tensor, so that an encoder with trainable
@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { DecoderRNN } from "./decoder";
-import { maskedCrossEntropy } from "./loss";
+import { captionLoss } from "./loss";
 
 export interface TrainStepParams {
   decoder: DecoderRNN;
@@ -37,25 +37,21 @@ export interface TrainStepParams {
 export function trainStep(params: TrainStepParams): number {
   const { decoder, tokens, mask, auxiliaryLoss: aux } = params;
   const variables = [...decoder.variables, ...(params.encoderVariables ?? []), ...(aux?.variables ?? [])].filter((v) => v.trainable);
-  const [batch, length] = tokens.shape;
-  let captionLoss: tf.Scalar | undefined;
+  let caption: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const embedding = params.embedImages();
     const logits = decoder.forward(embedding, tokens, { training: true, seed: params.dropoutSeed });
-    // Each output is scored against the next token: targets are tokens[:, 1:], masked likewise.
-    const targets = tf.slice(tokens, [0, 1], [batch, length - 1]); // [batch, length − 1]
-    const targetMask = tf.slice(mask, [0, 1], [batch, length - 1]); // [batch, length − 1]
-    captionLoss = tf.keep(maskedCrossEntropy(logits, targets, targetMask));
-    return aux && aux.weight > 0 ? tf.add(captionLoss, tf.mul(aux.loss(embedding), aux.weight)) : captionLoss;
+    caption = tf.keep(captionLoss(logits, tokens, mask)); // scored against the next token
+    return aux && aux.weight > 0 ? tf.add(caption, tf.mul(aux.loss(embedding), aux.weight)) : caption;
   }, variables);
   try {
     const clipped = params.clipNorm === undefined ? grads : clipByGlobalNorm(grads, params.clipNorm);
     params.optimizer.applyGradients(clipped);
     tf.dispose(clipped);
     // Read the scalar outside any tidy: tidy would walk a returned data array element by element.
-    return captionLoss!.dataSync()[0];
+    return caption!.dataSync()[0];
   } finally {
-    tf.dispose([value, grads, captionLoss!]);
+    tf.dispose([value, grads, caption!]);
   }
 }
 

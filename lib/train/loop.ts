@@ -28,7 +28,7 @@ import { learningRateAt, type TrainConfig } from "../config";
 import { captionPairs, loadSplit, type SplitData } from "../data/dataset";
 import { captionImages, flatScores, referenceLoss, scoreCaptions, type SplitEvaluation } from "../evaluation/evaluate-split";
 import { imageSource, type DataSource } from "../data/image-source";
-import { CaptionLoader, type Batch, type LoaderState } from "../data/loader";
+import { batchTensors, CaptionLoader, scoredTokens, type Batch, type LoaderState } from "../data/loader";
 import { perplexity } from "../model/loss";
 import { readResumePoint, resumedConfig, type ResumePoint } from "./resume-config";
 import { trainStep } from "../model/train-step";
@@ -276,10 +276,7 @@ class Loop {
   /** One optimisation step on a batch; returns its loss. */
   private trainOn(batch: Batch): number {
     const { config, model, state } = this;
-    const rows = batch.imageIds.length;
-    const images = tf.tensor(batch.images, batch.imageShape);
-    const tokens = tf.tensor2d(batch.tokens, [rows, batch.time], "int32");
-    const mask = tf.tensor2d(batch.mask, [rows, batch.time]);
+    const { images, tokens, mask } = batchTensors(batch);
     const wordTargets = model.wordHead ? this.wordTargets(batch) : null;
     try {
       return trainStep({
@@ -399,13 +396,6 @@ class Loop {
       etaSeconds: (totalSteps - state.step) * secondsPerStep,
     };
   }
-}
-
-/** Tokens the loss scored in a batch: every real token after <start>. */
-function scoredTokens(batch: Batch): number {
-  let n = 0;
-  for (let i = 0; i < batch.mask.length; i++) n += batch.mask[i];
-  return n - batch.imageIds.length;
 }
 
 export function progressLine(p: StepProgress): string {
