@@ -17,7 +17,7 @@ import type { NamedTensor } from "./weights-io";
 
 export type Quantization = "float32" | "float16" | "uint8";
 
-/** A shard of a weights file may not exceed this (git hosts warn from 50 MB; we stay far below 5 MB). */
+/** The largest shard written: every file of a shipped model stays under 5 MB, friendly to git. */
 export const MAX_SHARD_BYTES = 4 * 1024 * 1024;
 
 /** Encodes float32 tensors as `quantization` says; other dtypes (int32 counters) are kept as they are. */
