@@ -53,6 +53,12 @@ test("a graph model's classifier output is not taken as features", { skip: skipM
   await initBackend();
   const spec = { name: "tfhub_v1", source: path.join(V1_025, "imagenet"), format: "graph" as const, inputSize: 224, normalization: MINUS_ONE_TO_ONE };
   await assert.rejects(PretrainedBackbone.load(spec), /model's output has 1001 values, an ImageNet classifier's scores, not features; name the feature node/);
+  // A folder described without its format takes model.json's.
+  const described = backboneSpecFrom({ backbone: path.join(V1_025, "imagenet"), inputSize: 224, normalization: "zero-to-one", featureLayer: "module_apply_default/MobilenetV1/Logits/global_pool" });
+  assert.equal(described.format, undefined);
+  const loaded = await PretrainedBackbone.load(described);
+  assert.deepEqual([loaded.name, loaded.featureDim, loaded.fingerprint.format], ["imagenet", 256, "graph"]);
+  loaded.dispose();
 });
 
 test("folded batch norm gives the layers model's features, on photos-like input", { skip: skipModel }, async () => {
