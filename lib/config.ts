@@ -239,7 +239,7 @@ function isDecay(v: unknown): boolean {
 
 /** What each setting's value may be. */
 const FIELD_CHECKS: { [K in keyof TrainConfig]: FieldCheck } = {
-  dataset: [(v) => v === "synthetic" || v === "coco" || v === "flickr8k", `"synthetic", "coco" or "flickr8k"`],
+  dataset: [isDatasetName, `one of ${Object.keys(PRESETS).map((name) => JSON.stringify(name)).join(", ")}`],
   dataRoot: text,
   featureDir: text,
   syntheticImages: countOrZero,
@@ -267,11 +267,14 @@ const FIELD_CHECKS: { [K in keyof TrainConfig]: FieldCheck } = {
   keepCheckpoints: countOrZero,
 };
 
-/** The preset of a dataset name; an unknown name is an error that lists the known ones. */
-export function presetFor(name: string): TrainConfig {
-  const preset = (PRESETS as Record<string, TrainConfig | undefined>)[name];
-  if (!preset) throw new Error(`config.ts: no dataset preset named ${JSON.stringify(name)} (known: ${Object.keys(PRESETS).join(", ")})`);
-  return preset;
+export function isDatasetName(value: unknown): value is DatasetName {
+  return typeof value === "string" && Object.hasOwn(PRESETS, value);
+}
+
+/** The preset of a dataset name; an unknown name is an error, prefixed by `where`, that lists the known ones. */
+export function presetFor(name: string, where = "config.ts"): TrainConfig {
+  if (!isDatasetName(name)) throw new Error(`${where}: no dataset preset named ${JSON.stringify(name)} (known: ${Object.keys(PRESETS).join(", ")})`);
+  return PRESETS[name];
 }
 
 /**

@@ -47,9 +47,7 @@ export function backboneFromFlags(values: Values, base?: BackboneSpec): Backbone
     normalization: normalization as BackboneOptions["normalization"],
   };
   if (!opts.backbone) throw new Error("--backbone is needed to describe a backbone");
-  const spec = backboneSpecFrom(opts, base);
-  // A preset given by name keeps the base's resize (e.g. Flickr8k's whole-image input) unless told otherwise.
-  return base && spec.resize === undefined && base.resize !== undefined && spec.inputSize === base.inputSize ? { ...spec, resize: base.resize } : spec;
+  return backboneSpecFrom(opts, base);
 }
 
 function positive(flag: string, text: string | undefined): number | undefined {

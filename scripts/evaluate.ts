@@ -18,7 +18,7 @@ import { parseArgs } from "node:util";
 import { initBackend } from "../lib/runtime/backend";
 import { Captioner } from "../lib/captioner";
 import type { Split } from "../lib/data/coco";
-import { PRESETS, type DatasetName } from "../lib/config";
+import { PRESETS, presetFor } from "../lib/config";
 import { loadSplit, type SplitData } from "../lib/data/dataset";
 import { evaluateSplit, scoreCaptions } from "../lib/evaluation/evaluate-split";
 import { imageSource } from "../lib/data/image-source";
@@ -45,8 +45,7 @@ function parse() {
   });
   if (values.help) return undefined;
   if (!values.model) throw new Error(`--model is required\n${USAGE}`);
-  const preset = PRESETS[values.data as DatasetName];
-  if (!preset) throw new Error(`--data must be one of ${Object.keys(PRESETS).join(", ")}, got ${values.data}`);
+  const preset = presetFor(values.data, "--data");
   if (values.split !== "val" && values.split !== "test") throw new Error(`--split must be val or test, got ${values.split}`);
   const beams = values.beam.split(",").map(Number);
   if (!beams.every((k) => Number.isInteger(k) && k >= 1)) throw new Error(`--beam must list positive integers, got ${values.beam}`);

@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import sharp from "sharp";
 import { initBackend } from "../lib/runtime/backend";
 import { SPLITS, type Split } from "../lib/data/coco";
-import { PRESETS, type DatasetName } from "../lib/config";
+import { PRESETS, presetFor } from "../lib/config";
 import { loadSplit } from "../lib/data/dataset";
 import { extractFeatures, featureProgressBar, type FeatureExtractionResult, type ImageRef } from "../lib/data/feature-cache";
 import { featureCacheDir } from "../lib/data/image-source";
@@ -79,8 +79,7 @@ function parse() {
     console.log(USAGE);
     process.exit(0);
   }
-  const preset = PRESETS[values.data as DatasetName];
-  if (!preset) throw new Error(`--data must be one of ${Object.keys(PRESETS).join(", ")}, got ${values.data}`);
+  const preset = presetFor(values.data, "--data");
   const base = preset.encoder.kind === "pretrained" ? preset.encoder.backbone : undefined;
   const spec: BackboneSpec | undefined = backboneFromFlags(values, base) ?? base;
   if (!spec) throw new Error(`the ${values.data} preset trains its own CNN: give --backbone to extract features`);

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
-import { parseConfigFields, PRESETS, type DatasetName, type TrainConfig } from "../lib/config";
+import { parseConfigFields, presetFor, PRESETS, type DatasetName, type TrainConfig } from "../lib/config";
 import { BACKBONES } from "../lib/model/backbone";
 import { BACKBONE_FLAGS, backboneFromFlags } from "./backbone-args";
 import { formatSeconds } from "../lib/runtime/format";
@@ -93,8 +93,7 @@ function flagSettings(values: Flags, base: TrainConfig): Partial<TrainConfig> {
 }
 
 function datasetOf(value: string | undefined): DatasetName | undefined {
-  if (value !== undefined && !(value in PRESETS)) throw new Error(`--data must be one of ${Object.keys(PRESETS).join(", ")}, got ${value}`);
-  return value as DatasetName | undefined;
+  return value === undefined ? undefined : presetFor(value, "--data").dataset;
 }
 
 function positiveInteger(flag: string, value: string | undefined): number | undefined {

@@ -1,6 +1,6 @@
 /**
- * Fetch Flickr8k into the layout lib/data/flickr8k.ts reads, with the machinery of `data:coco`
- * (coco-download.ts: resumable, retried, CRC-checked, skipped once done):
+ * What `npm run data:flickr8k` fetches, into the layout lib/data/flickr8k.ts reads, with the
+ * machinery of `data:coco` (coco-download.ts: resumable, retried, CRC-checked, skipped once done):
  *
  *   <root>/Flickr8k.token.txt, Flickr_8k.{train,dev,test}Images.txt, ...   (Flickr8k_text.zip)
  *   <root>/Flicker8k_Dataset/*.jpg                                          (Flickr8k_Dataset.zip)
@@ -8,7 +8,7 @@
  * The default base URL is the mirror that most tutorials use (Jason Brownlee's GitHub release);
  * the dataset's own site hands out links by form only. Its terms allow research and teaching use.
  */
-import { downloadCoco, type CocoDownloadOptions, type PartSpec } from "./coco-download";
+import type { PartSpec } from "./coco-download";
 
 export const FLICKR8K_BASE_URL = "https://github.com/jbrownlee/Datasets/releases/download/Flickr8k/";
 
@@ -23,8 +23,3 @@ export const FLICKR8K_PARTS: PartSpec[] = [
     zips: [{ path: "Flickr8k_Dataset.zip", extractTo: ".", topDir: "Flicker8k_Dataset", extractedSize: 1_200_000_000 }],
   },
 ];
-
-/** Downloads and unpacks Flickr8k into `root` (default data/flickr8k). */
-export function downloadFlickr8k(options: CocoDownloadOptions = {}): Promise<{ fetched: string[]; skipped: string[] }> {
-  return downloadCoco({ root: "data/flickr8k", baseUrl: FLICKR8K_BASE_URL, manifest: FLICKR8K_PARTS, ...options });
-}

@@ -67,11 +67,13 @@ export interface PackOptions {
 export async function packModel(opts: PackOptions): Promise<Record<string, number>> {
   const source = resolveCheckpoint(opts.checkpoint, "best");
   const meta = readCheckpointMeta<ModelConfig>(source);
-  if (meta.config.encoder.kind !== "pretrained") throw new Error(`${source}: only a model with a pretrained backbone can be packed`);
+  const { encoder } = meta.config;
+  if (encoder.kind !== "pretrained") throw new Error(`${source}: only a model with a pretrained backbone can be packed`);
   fs.mkdirSync(path.join(opts.out, CAPTIONER), { recursive: true });
   fs.mkdirSync(path.join(opts.out, BACKBONE), { recursive: true });
   await packBackbone(opts.backboneDir, path.join(opts.out, BACKBONE), opts.quantization.backbone);
-  await packCaptioner(source, meta, path.join(opts.out, CAPTIONER), opts.quantization);
+  const backbone = { ...encoder.backbone, name: `${encoder.backbone.name}_${opts.quantization.backbone}`, source: BACKBONE };
+  await packCaptioner(source, { ...meta, config: { ...meta.config, encoder: { kind: "pretrained", backbone }, wordLoss: 0 } }, path.join(opts.out, CAPTIONER), opts.quantization);
   return fileSizes(opts.out);
 }
 
@@ -87,7 +89,7 @@ async function packBackbone(from: string, to: string, quantization: Quantization
   writeJsonAtomically(path.join(to, "model.json"), { ...modelJson, weightsManifest: manifest }, 0);
 }
 
-/** The checkpoint's weights (without the optimizer's), quantised; its config points at ../backbone. */
+/** The checkpoint's weights (without the optimizer's), quantised, under `meta` (whose config points at ../backbone). */
 async function packCaptioner(from: string, meta: CheckpointMeta<ModelConfig>, to: string, quantization: PackOptions["quantization"]): Promise<void> {
   const weights = await loadTensors(from, "weights");
   // The word-presence head only helps training; captions never use it.
@@ -96,10 +98,7 @@ async function packCaptioner(from: string, meta: CheckpointMeta<ModelConfig>, to
   tf.dispose(Object.values(weights));
   writeJsonAtomically(path.join(to, "weights.json"), { format: "tfjs-weights", weightsManifest: manifest }, 1);
   fs.copyFileSync(path.join(from, "vocabulary.json"), path.join(to, "vocabulary.json"));
-  if (meta.config.encoder.kind !== "pretrained") throw new Error("unreachable: checked by packModel");
-  const backbone = { ...meta.config.encoder.backbone, name: `${meta.config.encoder.backbone.name}_${quantization.backbone}`, source: BACKBONE };
-  const config = { ...meta.config, encoder: { kind: "pretrained", backbone }, wordLoss: 0 };
-  writeJsonAtomically(path.join(to, "checkpoint.json"), { ...meta, config, state: { packedFrom: from, quantization } });
+  writeJsonAtomically(path.join(to, "checkpoint.json"), { ...meta, state: { packedFrom: from, quantization } });
 }
 
 async function writeShards(dir: string, prefix: string, tensors: NamedTensor[], quantization: Quantization): Promise<tf.io.WeightsManifestConfig> {

@@ -43,13 +43,7 @@ export async function encodeQuantized(
     }
     specs.push(spec);
   }
-  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    data.set(p, offset);
-    offset += p.length;
-  }
-  return { data, specs };
+  return { data: Buffer.concat(parts), specs };
 }
 
 /** Affine uint8 of one tensor: q = round((x − min) / scale). A constant tensor gets scale 1. */

@@ -180,12 +180,15 @@ export const NORMALIZATIONS = { "minus-one-to-one": MINUS_ONE_TO_ONE, "zero-to-o
 /**
  * The spec for `opts`: a preset by name; or a folder/URL, described by the preset whose name is
  * the folder's (`.../mobilenet_v1_0.75_224`), else by the options, its format read from model.json.
- * A folder that is neither a preset nor fully described is an error listing what is missing.
+ * When that is `base`'s backbone (the dataset preset's), `base` is kept with its own settings
+ * (Flickr8k's whole-image resize), only its files found elsewhere. A folder that is neither a
+ * preset nor fully described is an error listing what is missing.
  */
 export function backboneSpecFrom(opts: BackboneOptions, base?: BackboneSpec): BackboneSpec {
   const preset = BACKBONES[opts.backbone];
   const fromFolder = preset ? undefined : opts.backbone;
-  const known = preset ?? presetNamed(fromFolder!) ?? (base && base.source === opts.backbone ? base : undefined);
+  const named = preset ?? presetNamed(opts.backbone);
+  const known = base && (named?.name === base.name || base.source === opts.backbone) ? base : named;
   const spec: Partial<BackboneSpec> = { ...known, ...(fromFolder ? { source: fromFolder } : {}) };
   if (opts.source) spec.source = opts.source;
   if (opts.name) spec.name = opts.name;
