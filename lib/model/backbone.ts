@@ -10,6 +10,8 @@
  * on (ImageNet statistics given to the [-1,1] MobileNet here drop its confidence in "pizza"
  * from 0.86 to 0.34), so the normalisation belongs to the model, not to the caller.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { evalTransform, type TransformConfig } from "../data/transforms";
 import { DEFAULT_MODEL_CACHE, fileSystemHandler, hashModelFolder, modelFolder, modelJsonFormat } from "./model-cache";
@@ -50,6 +52,26 @@ export interface Backbone {
   /** [batch, inputSize, inputSize, 3] normalised images → [batch, featureDim]; `training` for batch norm. */
   features(images: tf.Tensor4D, training?: boolean): tf.Tensor2D;
   dispose(): void;
+}
+
+/**
+ * A backbone whose features are computed from a convolutional feature map, split at that map so
+ * that Grad-CAM (lib/explain/grad-cam.ts) can take gradients with respect to it:
+ * `features(x)` = `featuresOfMap(featureMap(x))`.
+ */
+export interface MapBackbone extends Backbone {
+  /** Name of the layer (or graph node) whose output `featureMap` is, e.g. MobileNet's `conv_pw_13_relu`. */
+  readonly mapLayer: string;
+  /** [batch, inputSize, inputSize, 3] normalised images → the feature map [batch, rows, cols, channels] (inference mode). */
+  featureMap(images: tf.Tensor4D): tf.Tensor4D;
+  /** The rest of the backbone, differentiable: feature map [batch, rows, cols, channels] → [batch, featureDim]. */
+  featuresOfMap(map: tf.Tensor4D): tf.Tensor2D;
+}
+
+/** Whether `backbone` exposes its feature map (the ground-truth "backbone" of the decoder ceiling does not). */
+export function hasFeatureMap(backbone: Backbone): backbone is MapBackbone {
+  const b = backbone as Partial<MapBackbone>;
+  return typeof b.featureMap === "function" && typeof b.featuresOfMap === "function" && typeof b.mapLayer === "string";
 }
 
 /**
@@ -236,7 +258,7 @@ export interface BackboneFingerprint {
 }
 
 /** A pretrained backbone, frozen: features are computed in inference mode and nothing is trained. */
-export class PretrainedBackbone implements Backbone {
+export class PretrainedBackbone implements MapBackbone {
   readonly frozen = true;
   readonly trainableVariables: tf.Variable[] = [];
 
@@ -245,6 +267,7 @@ export class PretrainedBackbone implements Backbone {
     readonly fingerprint: BackboneFingerprint,
     private readonly run: (images: tf.Tensor4D) => tf.Tensor,
     private readonly model: { dispose(): void },
+    private readonly split: MapSplit | null,
   ) {}
 
   get name(): string {
@@ -274,7 +297,7 @@ export class PretrainedBackbone implements Backbone {
       throw new Error(`${dir}/model.json: a ${format} model, but backbone "${given.name}" is declared ${given.format} (format: "${format}")`);
     }
     const spec = { ...given, format };
-    const { run, model, featureLayer } =
+    const { run, model, featureLayer, split } =
       spec.format === "layers" ? await cutLayersModel(dir, spec.featureLayer) : await cutGraphModel(dir, spec.featureLayer);
     const probe = tf.tidy(() => flatten(run(tf.zeros([1, spec.inputSize, spec.inputSize, 3]))));
     const featureDim = probe.shape[1];
@@ -294,7 +317,7 @@ export class PretrainedBackbone implements Backbone {
       featureDim,
       weightsSha256: hashModelFolder(dir),
     };
-    return new PretrainedBackbone(spec, fingerprint, run, model);
+    return new PretrainedBackbone(spec, fingerprint, run, model, split);
   }
 
   features(images: tf.Tensor4D): tf.Tensor2D {
@@ -305,8 +328,28 @@ export class PretrainedBackbone implements Backbone {
     return tf.tidy(() => flatten(this.run(images)));
   }
 
+  get mapLayer(): string {
+    return this.mapSplit().layer;
+  }
+
+  featureMap(images: tf.Tensor4D): tf.Tensor4D {
+    return this.mapSplit().map(images);
+  }
+
+  featuresOfMap(map: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => flatten(this.mapSplit().head(map)));
+  }
+
   dispose(): void {
     this.model.dispose();
+  }
+
+  private mapSplit(): MapSplit {
+    if (this.split) return this.split;
+    throw new Error(
+      `backbone ${this.name}: its feature layer "${this.fingerprint.featureLayer}" is neither a convolutional map nor a global ` +
+        `average pool over one, so there is no feature map for Grad-CAM`,
+    );
   }
 }
 
@@ -315,11 +358,26 @@ function flatten(t: tf.Tensor): tf.Tensor2D {
   return t.reshape([t.shape[0], -1]);
 }
 
+/**
+ * A backbone cut at its last convolutional feature map: `map` runs up to it, `head` does the rest
+ * (a global average pool, or nothing when the feature layer is the map itself).
+ */
+interface MapSplit {
+  layer: string;
+  map: (images: tf.Tensor4D) => tf.Tensor4D;
+  head: (map: tf.Tensor4D) => tf.Tensor;
+}
+
 interface CutModel {
   run: (images: tf.Tensor4D) => tf.Tensor;
   model: { dispose(): void };
   featureLayer: string;
+  /** Null when the feature layer is not a map or a global average pool over one. */
+  split: MapSplit | null;
 }
+
+const globalAveragePool = (map: tf.Tensor4D): tf.Tensor => map.mean([1, 2]);
+const asIs = (map: tf.Tensor4D): tf.Tensor => map;
 
 async function cutLayersModel(dir: string, featureLayer: string | undefined): Promise<CutModel> {
   const model = await tf.loadLayersModel(fileSystemHandler(dir));
@@ -333,23 +391,66 @@ async function cutLayersModel(dir: string, featureLayer: string | undefined): Pr
   // The fast path: batch norm folded into fused convolutions (folded-cnn.ts), when the model allows.
   const folded = foldLayersModel(model, name);
   if (folded) {
-    return { run: folded.run, model: { dispose: () => (folded.dispose(), model.dispose()) }, featureLayer: name };
+    const mapLayer = folded.pooled ? inboundLayerName(layer) : name;
+    const split = { layer: mapLayer, map: folded.map, head: folded.pooled ? globalAveragePool : asIs };
+    return { run: folded.run, model: { dispose: () => (folded.dispose(), model.dispose()) }, featureLayer: name, split };
   }
-  const cut = tf.model({ inputs: model.inputs, outputs: layer.output as tf.SymbolicTensor });
   // training: false keeps batch norm on its ImageNet statistics and dropout off.
-  const run = (images: tf.Tensor4D) => cut.apply(images, { training: false }) as tf.Tensor;
-  return { run, model, featureLayer: name };
+  const cutAt = (output: tf.SymbolicTensor) => {
+    const cut = tf.model({ inputs: model.inputs, outputs: output });
+    return (images: tf.Tensor4D) => cut.apply(images, { training: false }) as tf.Tensor;
+  };
+  const run = cutAt(layer.output as tf.SymbolicTensor);
+  return { run, model, featureLayer: name, split: layersMapSplit(layer, cutAt) };
+}
+
+/** The split at a layers model's feature map: the feature layer itself (4-D), or the map a GlobalAveragePooling2D reads. */
+function layersMapSplit(layer: tf.layers.Layer, cutAt: (output: tf.SymbolicTensor) => (images: tf.Tensor4D) => tf.Tensor): MapSplit | null {
+  const output = layer.output as tf.SymbolicTensor;
+  if (output.shape.length === 4) return { layer: layer.name, map: cutAt(output) as MapSplit["map"], head: asIs };
+  if (layer.getClassName() !== "GlobalAveragePooling2D") return null;
+  const input = layer.input as tf.SymbolicTensor;
+  return { layer: inboundLayerName(layer), map: cutAt(input) as MapSplit["map"], head: globalAveragePool };
+}
+
+/** The name of the layer whose output `layer` reads. */
+function inboundLayerName(layer: tf.layers.Layer): string {
+  return (layer.input as tf.SymbolicTensor).sourceLayer.name;
 }
 
 async function cutGraphModel(dir: string, featureLayer: string | undefined): Promise<CutModel> {
   const model = await tf.loadGraphModel(fileSystemHandler(dir));
   const name = featureLayer ?? model.outputs[0].name;
-  const run = (images: tf.Tensor4D) => {
+  const runTo = (node: string) => (images: tf.Tensor4D) => {
     try {
-      return model.execute(images, name) as tf.Tensor;
+      return model.execute(images, node) as tf.Tensor;
     } catch (e) {
-      throw new Error(`${dir}/model.json: cannot compute node "${name}" (${(e as Error).message})`);
+      throw new Error(`${dir}/model.json: cannot compute node "${node}" (${(e as Error).message})`);
     }
   };
-  return { run, model, featureLayer: name };
+  return { run: runTo(name), model, featureLayer: name, split: graphMapSplit(dir, name, runTo) };
+}
+
+/**
+ * The split at a graph model's feature map, read from model.json's nodes: a global pool (a Mean,
+ * as TF-Slim's `global_pool`) splits at the node it reads; a 4-D node is the map itself.
+ */
+function graphMapSplit(dir: string, name: string, runTo: (node: string) => (images: tf.Tensor4D) => tf.Tensor): MapSplit | null {
+  const json = JSON.parse(fs.readFileSync(path.join(dir, "model.json"), "utf8")) as { modelTopology: { node?: GraphNode[] } };
+  const node = json.modelTopology.node?.find((n) => n.name === name.replace(/:0$/, ""));
+  if (node?.op === "Mean" && node.input?.length) {
+    const input = node.input[0];
+    return { layer: input, map: runTo(input) as MapSplit["map"], head: globalAveragePool };
+  }
+  if (node && /^(Relu|Relu6|Conv2D|DepthwiseConv2dNative|FusedConv2D|FusedDepthwiseConv2dNative)$/.test(node.op)) {
+    return { layer: name, map: runTo(name) as MapSplit["map"], head: asIs };
+  }
+  return null;
+}
+
+/** One node of a graph model's model.json. */
+interface GraphNode {
+  name: string;
+  op: string;
+  input?: string[];
 }

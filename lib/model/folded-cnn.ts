@@ -34,6 +34,10 @@ interface FusedConv {
 export interface FoldedCNN {
   /** [batch, S, S, 3] → [batch, features] (pooled) or the feature layer's own shape. */
   run(images: tf.Tensor4D): tf.Tensor;
+  /** [batch, S, S, 3] → the last convolution's output [batch, rows, cols, channels] (Grad-CAM's map). */
+  map(images: tf.Tensor4D): tf.Tensor4D;
+  /** Whether `run` averages `map` over its rows and columns (the feature layer is a global pool). */
+  pooled: boolean;
   dispose(): void;
 }
 
@@ -118,17 +122,20 @@ function activationOf(kind: string, config: Record<string, unknown>): Activation
 }
 
 function chain(convs: FusedConv[], pool: boolean): FoldedCNN {
+  const map = (images: tf.Tensor4D): tf.Tensor4D =>
+    tf.tidy(() => {
+      let x: tf.Tensor4D = images;
+      for (const c of convs) {
+        const args = { x, filter: c.filter, strides: c.strides, pad: c.pad, bias: c.bias, activation: c.activation };
+        // depthwiseConv2d takes explicit padding like conv2d does, though its type does not say so.
+        x = (c.depthwise ? tf.fused.depthwiseConv2d(args as Parameters<typeof tf.fused.depthwiseConv2d>[0]) : tf.fused.conv2d(args as Parameters<typeof tf.fused.conv2d>[0])) as tf.Tensor4D;
+      }
+      return x;
+    });
   return {
-    run: (images) =>
-      tf.tidy(() => {
-        let x: tf.Tensor4D = images;
-        for (const c of convs) {
-          const args = { x, filter: c.filter, strides: c.strides, pad: c.pad, bias: c.bias, activation: c.activation };
-          // depthwiseConv2d takes explicit padding like conv2d does, though its type does not say so.
-          x = (c.depthwise ? tf.fused.depthwiseConv2d(args as Parameters<typeof tf.fused.depthwiseConv2d>[0]) : tf.fused.conv2d(args as Parameters<typeof tf.fused.conv2d>[0])) as tf.Tensor4D;
-        }
-        return pool ? x.mean([1, 2]) : x;
-      }),
+    run: (images) => tf.tidy(() => (pool ? map(images).mean([1, 2]) : map(images))),
+    map,
+    pooled: pool,
     dispose: () => tf.dispose(convs.flatMap((c) => [c.filter, c.bias])),
   };
 }

@@ -27,7 +27,7 @@
  * switch (`training`) and running statistics saved with the weights.
  */
 import * as tf from "@tensorflow/tfjs";
-import { Backbone, IMAGENET_NORMALIZATION } from "./backbone";
+import { IMAGENET_NORMALIZATION, type MapBackbone } from "./backbone";
 import { BatchNorm } from "./batch-norm";
 
 export interface SmallCnnConfig {
@@ -49,7 +49,7 @@ interface ConvLayer {
 }
 
 /** The small from-scratch CNN. All its variables are trainable. */
-export class SmallCNN implements Backbone {
+export class SmallCNN implements MapBackbone {
   readonly frozen = false;
   readonly inputSize: number;
   /**
@@ -61,6 +61,8 @@ export class SmallCNN implements Backbone {
   readonly resize: number;
   readonly featureDim: number;
   readonly name: string;
+  /** The layer whose output `featureMap` is: the last conv layer's relu. */
+  readonly mapLayer: string;
   /** Same statistics as the default image transform, so images need no special treatment. */
   readonly normalization = IMAGENET_NORMALIZATION;
   private readonly layers: ConvLayer[];
@@ -72,6 +74,7 @@ export class SmallCNN implements Backbone {
       throw new Error(`SmallCNN: inputSize ${inputSize} is not divisible by 2^${filters.length} (one halving per layer)`);
     }
     this.name = name;
+    this.mapLayer = `${name}/conv${filters.length}/relu`;
     this.inputSize = inputSize;
     this.resize = inputSize;
     const channels = filters[filters.length - 1];
@@ -94,11 +97,17 @@ export class SmallCNN implements Backbone {
 
   /** [batch, inputSize, inputSize, 3] → [batch, featureDim]. `training` normalises with the batch's statistics. */
   features(images: tf.Tensor4D, training = false): tf.Tensor2D {
+    return tf.tidy(() => this.featuresOfMap(this.convolutions(images, training)));
+  }
+
+  /** The last conv layer's relu output, [batch, inputSize/16, inputSize/16, channels] with 4 layers: Grad-CAM's map. */
+  featureMap(images: tf.Tensor4D): tf.Tensor4D {
+    return this.convolutions(images, false);
+  }
+
+  /** Feature map [batch, h, w, c] → [batch, h*w*c + c]: the flattened map, then its max over positions. */
+  featuresOfMap(x: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => {
-      let x: tf.Tensor4D = images;
-      for (const { filter, norm } of this.layers) {
-        x = tf.relu(norm.apply(tf.conv2d(x, filter as tf.Tensor4D, 2, "same"), training));
-      }
       const where = x.reshape([x.shape[0], -1]); // [batch, h*w*c]: keeps where things are (see above)
       // [batch, c]: what is there, wherever it is. A max pool over the whole map rather than
       // tf.max: the same values, but its gradient (MaxPoolGrad) is a fast loop on wasm, where
@@ -106,6 +115,17 @@ export class SmallCNN implements Backbone {
       const [, h, w] = x.shape;
       const what = tf.maxPool(x, [h, w], [h, w], "valid").reshape([x.shape[0], -1]);
       return tf.concat([where, what], 1) as tf.Tensor2D;
+    });
+  }
+
+  /** The conv layers: [batch, S, S, 3] → [batch, S/2^layers, S/2^layers, channels]. */
+  private convolutions(images: tf.Tensor4D, training: boolean): tf.Tensor4D {
+    return tf.tidy(() => {
+      let x: tf.Tensor4D = images;
+      for (const { filter, norm } of this.layers) {
+        x = tf.relu(norm.apply(tf.conv2d(x, filter as tf.Tensor4D, 2, "same"), training));
+      }
+      return x;
     });
   }
 
