@@ -13,6 +13,10 @@
  * --results FILE also writes the captions in COCO results format, [{"image_id", "caption"}],
  * for `npm run eval`; the image id comes from the file name (COCO_val2014_000000000139.jpg → 139).
  *
+ * --explain DIR also writes, for each image, where the model looked for each word of its caption
+ * (Grad-CAM, lib/explain/): DIR/<file name without extension>.json and a self-contained .html
+ * (see lib/explain/write-explanations.ts).
+ *
  * An image that cannot be read (missing, corrupt) is reported on stderr and the others are
  * still captioned; the exit code is then 1.
  */
@@ -25,9 +29,11 @@ import { Captioner, type CaptionOptions } from "../lib/captioner";
 import { modelCheckpoint, photoWarning, SHIPPED_MODEL } from "../lib/io/model-folder";
 import type { CocoResult } from "../lib/evaluation/metrics/evaluate";
 import { ImageError } from "../lib/data/transforms";
+import type { Caption } from "../lib/inference/greedy";
+import { writeExplanations } from "../lib/explain/write-explanations";
 
 const USAGE =
-  "usage: npm run caption -- [--checkpoint DIR] [--beam K] [--max-length N] [--json] [--results FILE] IMAGE_OR_FOLDER...";
+  "usage: npm run caption -- [--checkpoint DIR] [--beam K] [--max-length N] [--json] [--results FILE] [--explain DIR] IMAGE_OR_FOLDER...";
 
 /**
  * The file name endings of every format that this build of sharp reads from a file, as
@@ -56,6 +62,8 @@ interface CliOptions {
   inputs: string[];
   json: boolean;
   results?: string;
+  /** Folder for the word maps (--explain). */
+  explain?: string;
   caption: CaptionOptions;
 }
 
@@ -69,6 +77,7 @@ function parseCliArgs(argv: string[]): CliOptions | "help" {
       "max-length": { type: "string", default: "20" },
       json: { type: "boolean", default: false },
       results: { type: "string" },
+      explain: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -82,6 +91,7 @@ function parseCliArgs(argv: string[]): CliOptions | "help" {
     inputs: positionals,
     json: values.json,
     results: values.results,
+    explain: values.explain,
     caption: { beamSize: positiveInt("beam", values.beam), maxLength: positiveInt("max-length", values["max-length"]) },
   };
 }
@@ -174,21 +184,25 @@ export async function main(argv: string[], io: Output = CONSOLE): Promise<number
   await initBackend({ log: io.err });
   const model = await Captioner.load(options.checkpoint, undefined, "best");
   const results: CocoResult[] = [];
+  const explained = new Map<number, Caption>();
   let failed = problems.length;
   try {
     await model.captionEachFile(
       files,
       options.caption,
-      (index, { caption, logProb }) => {
+      (index, generated) => {
+        const { caption, logProb } = generated;
         const file = files[index];
         io.out(options.json ? JSON.stringify({ file, caption, logProb }) : `${file}: ${caption}`);
         if (ids) results.push({ image_id: ids[index], caption });
+        if (options.explain !== undefined) explained.set(index, generated);
       },
       (index, error) => {
         failed += 1;
         io.err(error instanceof ImageError ? error.message : `${files[index]}: ${error.message}`);
       },
     );
+    if (options.explain !== undefined) failed += await writeExplanations(model, files, explained, options.explain, io.err);
   } finally {
     model.dispose();
   }
