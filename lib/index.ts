@@ -46,6 +46,11 @@ export { evaluateResults } from "./evaluation/metrics/evaluate";
 export { blindCaption, sceneMistakes, scoresByObjectCount, mistakeSummary, sceneText } from "./evaluation/metrics/scene-score";
 export { MISTAKE_KINDS, MISTAKE_WORDS, type MistakeKind } from "./evaluation/metrics/scene-score";
 
+// Where the model looked: Grad-CAM maps of each word of a caption, and their pictures
+export { captionMaps, gradCamMaps, type CaptionMaps, type WordMap } from "./explain/grad-cam";
+export { explainImage, type Explanation } from "./explain/explain-image";
+export { wordFigures, wordMapsHtml, type WordFigure } from "./explain/word-maps-html";
+
 // Notebook display: charts, caption cards, tables, the model's diagram
 export { plotHtml, type Figure } from "./display/plotly";
 export { stepChart, validationChart, metricPanels, vocabularyChart, barChart, smooth } from "./display/charts";

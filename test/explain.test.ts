@@ -20,6 +20,7 @@ import { SmallCNN } from "../lib/model/small-cnn";
 import { gradCamMaps } from "../lib/explain/grad-cam";
 import { explainImage, uprightSize, type Explanation } from "../lib/explain/explain-image";
 import { inputWindow, mapOverImage } from "../lib/explain/image-grid";
+import { geometryOf, samePadBefore } from "../lib/model/map-geometry";
 import { explanationNames } from "../lib/explain/write-explanations";
 import { main } from "../scripts/caption";
 import { CHROMIUM, launchChromium } from "./helpers/render-check";
@@ -109,16 +110,27 @@ test("the window the model sees: the centre square of the upright photo, whole f
   assert.deepEqual(inputWindow({ width: 640, height: 480 }, { resize: 256, crop: 224 }), { left: 58 / (256 / 480), top: 16 / (256 / 480), side: 224 / (256 / 480) });
 });
 
-test("a map goes back over the whole image in its own aspect ratio: a peak at the window's top right stays there, unseen bands are 0", () => {
+test("the map's cells sit where the layers put them: half a cell off the even spread, for MobileNet and the small CNN", () => {
+  assert.ok(hasFeatureMap(shipped.backbone));
+  assert.deepEqual(shipped.backbone.mapGeometry, { offset: 31.5, stride: 32 }); // read from the Keras layers
+  assert.deepEqual(new SmallCNN({ inputSize: 64, filters: [8, 8, 8, 8], name: "explain-test/geometry" }).mapGeometry, { offset: 15.5, stride: 16 });
+  assert.deepEqual(geometryOf([{ kernel: 3, stride: 1, padBefore: 1 }]), { offset: 0.5, stride: 1 }); // "same", stride 1: no shift
+  assert.equal(samePadBefore(64, 3, 2), 0);
+  assert.equal(samePadBefore(7, 3, 1), 1);
+});
+
+test("a map goes back over the whole image in its own aspect ratio: a peak stays at its cell's place, unseen bands are 0", () => {
   const map = new Float32Array(7 * 7);
-  map[0 * 7 + 6] = 1; // top-right cell of the model's square
-  const size = { width: 480, height: 640 }; // portrait
-  const over = mapOverImage(map, [7, 7], size, inputWindow(size, { resize: 224, crop: 224 }));
+  map[1 * 7 + 5] = 1; // row 1, column 5: centred at (191.5, 63.5) of the model's 224 pixels
+  const size = { width: 480, height: 640 }; // portrait: the model sees rows 80..560
+  const window = inputWindow(size, { resize: 224, crop: 224 });
+  const over = mapOverImage(map, [7, 7], size, window, { inputSize: 224, geometry: { offset: 31.5, stride: 32 } });
   const [rows, cols] = over.grid;
   assert.deepEqual(over.grid, [37, 28]); // 640/480 of 28 rows: not transposed, not squashed
   const peak = argMax(over.values);
   const [y, x] = [((Math.floor(peak / cols) + 0.5) * 640) / rows, ((peak % cols) + 0.5) * (480 / cols)];
-  assert.ok(x > 420 && y > 80 && y < 80 + 70, `peak at (${x}, ${y})`);
+  const expected = { x: (191.5 * window.side) / 224, y: window.top + (63.5 * window.side) / 224 };
+  assert.ok(Math.abs(x - expected.x) < 480 / cols && Math.abs(y - expected.y) < 640 / rows, `peak at (${x}, ${y}), expected (${expected.x}, ${expected.y})`);
   const band = Array.from({ length: cols * 4 }, (_, k) => over.values[k]); // the top 4 rows: above the window
   assert.ok(band.every((v) => v === 0));
   assert.equal(Math.max(...over.values), 1);

@@ -46,13 +46,13 @@ export async function explainImage(model: Captioner, file: string, caption: Capt
   const transform = model.transform(false);
   const size = await uprightSize(file);
   const pixels = tf.tensor4d(await transformImage(file, transform), [1, transform.crop, transform.crop, 3]);
-  const { words, grid } = withDispose(pixels, () => captionMaps(model, pixels, caption.tokens));
+  const { words, grid, placement } = withDispose(pixels, () => captionMaps(model, pixels, caption.tokens));
   const window = inputWindow(size, transform);
-  const maps = words.map((w) => mapOverImage(w.map, grid, size, window));
+  const maps = words.map((w) => mapOverImage(w.map, grid, size, window, placement));
   const explanation: Explanation = {
     image: file,
     caption: caption.caption,
-    grid: mapOverImage(new Float32Array(grid[0] * grid[1]), grid, size, window).grid, // every word's grid
+    grid: mapOverImage(new Float32Array(grid[0] * grid[1]), grid, size, window, placement).grid, // every word's grid
     words: words.map((w, i) => ({ word: w.word, logProb: w.logProb, map: rowsOf(maps[i]) })),
   };
   return { explanation, maps };

@@ -23,6 +23,7 @@ import type { Captioner } from "../captioner";
 import { hasFeatureMap, type MapBackbone } from "../model/backbone";
 import { logSoftmax } from "../model/loss";
 import { END, START } from "../data/vocabulary";
+import type { MapPlacement } from "./image-grid";
 
 /** One word's map over the feature grid. */
 export interface WordMap {
@@ -37,6 +38,8 @@ export interface WordMap {
 export interface CaptionMaps {
   /** [rows, cols] of the feature map. */
   grid: [number, number];
+  /** Where the grid lies on the model's input: its size and the cells' centres. */
+  placement: MapPlacement;
   words: WordMap[];
 }
 
@@ -85,11 +88,13 @@ export function captionMaps(model: Captioner, pixels: tf.Tensor4D, tokens: numbe
   const words = tokens[tokens.length - 1] === END ? tokens.slice(0, -1) : tokens;
   const featureMap = backbone.featureMap(pixels); // [1, rows, cols, channels]
   const [, rows, cols] = featureMap.shape;
+  const placement = { inputSize: backbone.inputSize, geometry: backbone.mapGeometry };
   try {
-    if (words.length === 0) return { grid: [rows, cols], words: [] };
+    if (words.length === 0) return { grid: [rows, cols], placement, words: [] };
     const { maps, scores } = gradCamMaps(featureMap, words.length, (a) => wordLogProbs(model, backbone, a, words));
     return {
       grid: [rows, cols],
+      placement,
       words: words.map((id, t) => ({ word: model.vocab.wordOf(id), logProb: scores[t], map: maps[t] })),
     };
   } finally {

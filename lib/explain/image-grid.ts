@@ -5,11 +5,13 @@
  * shorter side is `resize` pixels, then a centre crop of `crop` pixels (the shipped model and the
  * small CNN resize to the crop size, so a square photo is seen whole, and a landscape or portrait
  * one loses the ends of its longer side). A feature map of [rows, cols] covers that square, each
- * value standing for the centre of its cell. Over the whole image, on a grid of the image's own
- * aspect ratio, each cell takes the map's value at its centre by bilinear interpolation between
- * the map's cell centres; cells outside the square, which the model never saw, are 0.
+ * value standing for the centre of its cell, where the backbone's layers put it (MapGeometry:
+ * not an even spread). Over the whole image, on a grid of the image's own aspect ratio, each cell
+ * takes the map's value at its centre by bilinear interpolation between the map's cell centres;
+ * cells outside the square, which the model never saw, are 0.
  */
 import type { TransformConfig } from "../data/transforms";
+import type { MapGeometry } from "../model/map-geometry";
 
 /** The square the model sees, in the upright image's pixels. */
 export interface InputWindow {
@@ -42,8 +44,14 @@ export function inputWindow(size: ImageSize, transform: Pick<TransformConfig, "r
   return { left: left / scale, top: top / scale, side: transform.crop / scale };
 }
 
+/** Where a feature map lies on the model's square input of `inputSize` pixels. */
+export interface MapPlacement {
+  inputSize: number;
+  geometry: MapGeometry;
+}
+
 /** A map [rows, cols] over `window` → a map over the whole image, normalised to a maximum of 1 (see the file comment). */
-export function mapOverImage(map: Float32Array, [rows, cols]: [number, number], size: ImageSize, window: InputWindow): ImageMap {
+export function mapOverImage(map: Float32Array, [rows, cols]: [number, number], size: ImageSize, window: InputWindow, placement: MapPlacement): ImageMap {
   if (map.length !== rows * cols) throw new Error(`mapOverImage: ${map.length} values are not a ${rows}x${cols} map`);
   const cell = window.side / (Math.max(rows, cols) * CELLS_PER_MAP_CELL); // in image pixels
   const grid: [number, number] = [Math.max(1, Math.round(size.height / cell)), Math.max(1, Math.round(size.width / cell))];
@@ -55,12 +63,17 @@ export function mapOverImage(map: Float32Array, [rows, cols]: [number, number], 
       const u = (x - window.left) / window.side; // [0, 1) inside the window
       const v = (y - window.top) / window.side;
       if (u < 0 || u >= 1 || v < 0 || v >= 1) continue; // not seen by the model
-      values[i * grid[1] + j] = bilinear(map, rows, cols, v * rows - 0.5, u * cols - 0.5);
+      values[i * grid[1] + j] = bilinear(map, rows, cols, toCell(v, placement), toCell(u, placement));
     }
   }
   const max = values.reduce((m, v) => Math.max(m, v), 0);
   if (max > 0) for (let k = 0; k < values.length; k++) values[k] /= max;
   return { grid, values };
+}
+
+/** A position in the model's input (0..1 of its side) → cell-centre coordinates of the map (0 = the first cell's centre). */
+function toCell(fraction: number, { inputSize, geometry }: MapPlacement): number {
+  return (fraction * inputSize - geometry.offset) / geometry.stride;
 }
 
 /**

@@ -16,6 +16,7 @@ import * as tf from "@tensorflow/tfjs";
 import { evalTransform, type TransformConfig } from "../data/transforms";
 import { DEFAULT_MODEL_CACHE, fileSystemHandler, hashModelFolder, modelFolder, modelJsonFormat } from "./model-cache";
 import { foldLayersModel } from "./folded-cnn";
+import { evenGeometry, geometryOf, kerasGridLayers, type MapGeometry } from "./map-geometry";
 
 /** Per-channel normalisation of RGB pixels scaled to [0,1]: `(pixel - mean) / std`. */
 export interface Normalization {
@@ -62,6 +63,8 @@ export interface Backbone {
 export interface MapBackbone extends Backbone {
   /** Name of the layer (or graph node) whose output `featureMap` is, e.g. MobileNet's `conv_pw_13_relu`. */
   readonly mapLayer: string;
+  /** Where the map's cells are centred on the input (map-geometry.ts): not an even spread. */
+  readonly mapGeometry: MapGeometry;
   /** [batch, inputSize, inputSize, 3] normalised images → the feature map [batch, rows, cols, channels] (inference mode). */
   featureMap(images: tf.Tensor4D): tf.Tensor4D;
   /** The rest of the backbone, differentiable: feature map [batch, rows, cols, channels] → [batch, featureDim]. */
@@ -298,7 +301,7 @@ export class PretrainedBackbone implements MapBackbone {
     }
     const spec = { ...given, format };
     const { run, model, featureLayer, split } =
-      spec.format === "layers" ? await cutLayersModel(dir, spec.featureLayer) : await cutGraphModel(dir, spec.featureLayer);
+      spec.format === "layers" ? await cutLayersModel(dir, spec.featureLayer, spec.inputSize) : await cutGraphModel(dir, spec.featureLayer, spec.inputSize);
     const probe = tf.tidy(() => flatten(run(tf.zeros([1, spec.inputSize, spec.inputSize, 3]))));
     const featureDim = probe.shape[1];
     probe.dispose();
@@ -330,6 +333,10 @@ export class PretrainedBackbone implements MapBackbone {
 
   get mapLayer(): string {
     return this.mapSplit().layer;
+  }
+
+  get mapGeometry(): MapGeometry {
+    return this.mapSplit().geometry;
   }
 
   featureMap(images: tf.Tensor4D): tf.Tensor4D {
@@ -364,6 +371,7 @@ function flatten(t: tf.Tensor): tf.Tensor2D {
  */
 interface MapSplit {
   layer: string;
+  geometry: MapGeometry;
   map: (images: tf.Tensor4D) => tf.Tensor4D;
   head: (map: tf.Tensor4D) => tf.Tensor;
 }
@@ -379,7 +387,7 @@ interface CutModel {
 const globalAveragePool = (map: tf.Tensor4D): tf.Tensor => map.mean([1, 2]);
 const asIs = (map: tf.Tensor4D): tf.Tensor => map;
 
-async function cutLayersModel(dir: string, featureLayer: string | undefined): Promise<CutModel> {
+async function cutLayersModel(dir: string, featureLayer: string | undefined, inputSize: number): Promise<CutModel> {
   const model = await tf.loadLayersModel(fileSystemHandler(dir));
   model.trainable = false; // marks every weight variable non-trainable: optimizers and tf.grads skip them
   const name = featureLayer ?? model.layers[model.layers.length - 1].name;
@@ -388,11 +396,11 @@ async function cutLayersModel(dir: string, featureLayer: string | undefined): Pr
     const names = model.layers.map((l) => l.name);
     throw new Error(`${dir}/model.json: no layer "${name}" (the last layers are ${names.slice(-8).join(", ")})`);
   }
+  const where = mapOf(model, layer, inputSize);
   // The fast path: batch norm folded into fused convolutions (folded-cnn.ts), when the model allows.
   const folded = foldLayersModel(model, name);
   if (folded) {
-    const mapLayer = folded.pooled ? inboundLayerName(layer) : name;
-    const split = { layer: mapLayer, map: folded.map, head: folded.pooled ? globalAveragePool : asIs };
+    const split = where && { ...where, map: folded.map, head: folded.pooled ? globalAveragePool : asIs };
     return { run: folded.run, model: { dispose: () => (folded.dispose(), model.dispose()) }, featureLayer: name, split };
   }
   // training: false keeps batch norm on its ImageNet statistics and dropout off.
@@ -401,16 +409,22 @@ async function cutLayersModel(dir: string, featureLayer: string | undefined): Pr
     return (images: tf.Tensor4D) => cut.apply(images, { training: false }) as tf.Tensor;
   };
   const run = cutAt(layer.output as tf.SymbolicTensor);
-  return { run, model, featureLayer: name, split: layersMapSplit(layer, cutAt) };
+  const split = where && { layer: where.layer, geometry: where.geometry, map: cutAt(where.output) as MapSplit["map"], head: where.pooled ? globalAveragePool : asIs };
+  return { run, model, featureLayer: name, split };
 }
 
-/** The split at a layers model's feature map: the feature layer itself (4-D), or the map a GlobalAveragePooling2D reads. */
-function layersMapSplit(layer: tf.layers.Layer, cutAt: (output: tf.SymbolicTensor) => (images: tf.Tensor4D) => tf.Tensor): MapSplit | null {
-  const output = layer.output as tf.SymbolicTensor;
-  if (output.shape.length === 4) return { layer: layer.name, map: cutAt(output) as MapSplit["map"], head: asIs };
-  if (layer.getClassName() !== "GlobalAveragePooling2D") return null;
-  const input = layer.input as tf.SymbolicTensor;
-  return { layer: inboundLayerName(layer), map: cutAt(input) as MapSplit["map"], head: globalAveragePool };
+/**
+ * A layers model's feature map: the feature layer's output when it is 4-D, or the map that a
+ * GlobalAveragePooling2D feature layer reads; null otherwise (no Grad-CAM then).
+ */
+function mapOf(model: tf.LayersModel, layer: tf.layers.Layer, inputSize: number) {
+  const pooled = layer.getClassName() === "GlobalAveragePooling2D";
+  const output = (pooled ? layer.input : layer.output) as tf.SymbolicTensor;
+  if (output.shape.length !== 4) return null;
+  const mapLayer = pooled ? inboundLayerName(layer) : layer.name;
+  const gridLayers = kerasGridLayers(model, mapLayer, inputSize);
+  const geometry = gridLayers ? geometryOf(gridLayers) : evenGeometry(inputSize, output.shape[1]!);
+  return { layer: mapLayer, geometry, output, pooled };
 }
 
 /** The name of the layer whose output `layer` reads. */
@@ -418,7 +432,7 @@ function inboundLayerName(layer: tf.layers.Layer): string {
   return (layer.input as tf.SymbolicTensor).sourceLayer.name;
 }
 
-async function cutGraphModel(dir: string, featureLayer: string | undefined): Promise<CutModel> {
+async function cutGraphModel(dir: string, featureLayer: string | undefined, inputSize: number): Promise<CutModel> {
   const model = await tf.loadGraphModel(fileSystemHandler(dir));
   const name = featureLayer ?? model.outputs[0].name;
   const runTo = (node: string) => (images: tf.Tensor4D) => {
@@ -428,14 +442,20 @@ async function cutGraphModel(dir: string, featureLayer: string | undefined): Pro
       throw new Error(`${dir}/model.json: cannot compute node "${node}" (${(e as Error).message})`);
     }
   };
-  return { run: runTo(name), model, featureLayer: name, split: graphMapSplit(dir, name, runTo) };
+  const split = graphMapSplit(dir, name, runTo);
+  if (!split) return { run: runTo(name), model, featureLayer: name, split: null };
+  // A graph's layers are not read here: its map is taken as evenly spread over the input (map-geometry.ts).
+  const probe = tf.tidy(() => split.map(tf.zeros([1, inputSize, inputSize, 3])));
+  const geometry = evenGeometry(inputSize, probe.shape[1]);
+  probe.dispose();
+  return { run: runTo(name), model, featureLayer: name, split: { ...split, geometry } };
 }
 
 /**
  * The split at a graph model's feature map, read from model.json's nodes: a global pool (a Mean,
  * as TF-Slim's `global_pool`) splits at the node it reads; a 4-D node is the map itself.
  */
-function graphMapSplit(dir: string, name: string, runTo: (node: string) => (images: tf.Tensor4D) => tf.Tensor): MapSplit | null {
+function graphMapSplit(dir: string, name: string, runTo: (node: string) => (images: tf.Tensor4D) => tf.Tensor): Omit<MapSplit, "geometry"> | null {
   const json = JSON.parse(fs.readFileSync(path.join(dir, "model.json"), "utf8")) as { modelTopology: { node?: GraphNode[] } };
   const node = json.modelTopology.node?.find((n) => n.name === name.replace(/:0$/, ""));
   if (node?.op === "Mean" && node.input?.length) {

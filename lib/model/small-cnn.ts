@@ -29,6 +29,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { IMAGENET_NORMALIZATION, type MapBackbone } from "./backbone";
 import { BatchNorm } from "./batch-norm";
+import { geometryOf, samePadBefore, type MapGeometry } from "./map-geometry";
 
 export interface SmallCnnConfig {
   /** Side of the square input, in pixels; must be divisible by 2^(number of layers). */
@@ -63,6 +64,8 @@ export class SmallCNN implements MapBackbone {
   readonly name: string;
   /** The layer whose output `featureMap` is: the last conv layer's relu. */
   readonly mapLayer: string;
+  /** Where its cells are centred: 15.5 + 16j of 64 pixels with four layers (map-geometry.ts). */
+  readonly mapGeometry: MapGeometry;
   /** Same statistics as the default image transform, so images need no special treatment. */
   readonly normalization = IMAGENET_NORMALIZATION;
   private readonly layers: ConvLayer[];
@@ -75,6 +78,8 @@ export class SmallCNN implements MapBackbone {
     }
     this.name = name;
     this.mapLayer = `${name}/conv${filters.length}/relu`;
+    // Each layer: 3x3, stride 2, "same" padding, on a side halved by the layers before.
+    this.mapGeometry = geometryOf(filters.map((_, i) => ({ kernel: 3, stride: 2, padBefore: samePadBefore(inputSize / 2 ** i, 3, 2) })));
     this.inputSize = inputSize;
     this.resize = inputSize;
     const channels = filters[filters.length - 1];
