@@ -9,7 +9,8 @@
  *    of maps whose maximum lies in that object's cell, by word kind, against two chances (a cell
  *    at random: 1/9; an object of the scene at random: the mean of 1/objects). Then the binding
  *    errors ("a white triangle" for a white star and a red triangle): where the wrong pair's
- *    colour and shape words' maps peak.
+ *    colour and shape words' maps peak. The same for occlusion sensitivity over the 3x3 cells
+ *    (lib/explain/occlusion.ts), a check that needs no gradient.
  * 2. Flickr8k test photos, two side by side (one of a dog, one of people: the middle halves of
  *    each, so the model's square input holds both), captioned by the shipped model (beam 3): for
  *    each caption that says "dog", the share of the "dog" map's mass on the dog's half.
@@ -22,6 +23,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
+import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
 import { Captioner } from "../lib/captioner";
 import { SHIPPED_MODEL, readModelCard } from "../lib/io/model-folder";
@@ -29,6 +31,8 @@ import { loadSplit } from "../lib/data/dataset";
 import { COLORS, SHAPES, type Scene, type SceneObject } from "../lib/data/synthetic/scene";
 import { gridCell } from "../lib/data/synthetic/sample-scene";
 import { explainImage } from "../lib/explain/explain-image";
+import { occlusionMaps } from "../lib/explain/occlusion";
+import { transformImage } from "../lib/data/transforms";
 import { massShare, type ImageMap } from "../lib/explain/image-grid";
 import type { Caption } from "../lib/inference/greedy";
 
@@ -60,15 +64,29 @@ function peak(map: ImageMap): { x: number; y: number } {
   return { x: x / n, y: y / n };
 }
 
-const sameCell = (a: { x: number; y: number }, b: { x: number; y: number }) => {
-  const [ca, cb] = [gridCell(a), gridCell(b)];
-  return ca.row === cb.row && ca.column === cb.column;
+/** A cell of the scenes' 3x3 placement grid. */
+type Cell = { row: number; column: number };
+/** Where a word's map peaks, as a cell of the 3x3 grid (null: an empty map). */
+type PeakCell = (wordIndex: number) => Cell | null;
+
+const sameCell = (cell: Cell | null, object: SceneObject) => {
+  const at = gridCell(object);
+  return cell !== null && cell.row === at.row && cell.column === at.column;
+};
+
+/** Grad-CAM's peak cell, from its map over the image. */
+const gradCamPeak = (maps: ImageMap[]): PeakCell => (t) => (maps[t].values.some((v) => v > 0) ? gridCell(peak(maps[t])) : null);
+
+/** Occlusion's peak cell, from its map over the 3x3 grid itself. */
+const occlusionPeak = (maps: Float32Array[]): PeakCell => (t) => {
+  const best = maps[t].reduce((b, v, k) => (v > maps[t][b] ? k : b), 0);
+  return maps[t][best] > 0 ? { row: Math.floor(best / 3), column: best % 3 } : null;
 };
 
 const isColour = (w: string) => (COLORS as readonly string[]).includes(w);
 const isShape = (w: string) => (SHAPES as readonly string[]).includes(w); // singular only: a plural names several objects
 
-/** Counts of hits by word kind, and of binding-error peaks. */
+/** Counts of hits by word kind, and of binding-error peaks, for one way of making maps. */
 interface SyntheticTally {
   hits: Record<"colour" | "shape", { hit: number; total: number }>;
   objectChance: number[];
@@ -86,36 +104,51 @@ async function measureSynthetic(): Promise<void> {
   const ids = test.index.images.map((i) => i.id).filter((id) => scenes.has(id));
   const files = ids.map((id) => test.index.imagePath(id));
   const captions = await model.captionFiles(files);
-  const tally: SyntheticTally = {
+  const gradCam = emptyTally();
+  const occlusion = emptyTally();
+  const transform = model.transform(false);
+  let ms = 0;
+  for (const [i, file] of files.entries()) {
+    const scene = scenes.get(ids[i])!;
+    const start = performance.now();
+    const { explanation, maps } = await explainImage(model, file, captions[i]);
+    ms += performance.now() - start;
+    const words = explanation.words.map((w) => w.word);
+    countScene(gradCam, scene, words, gradCamPeak(maps));
+    const pixels = tf.tensor4d(await transformImage(file, transform), [1, transform.crop, transform.crop, 3]);
+    countScene(occlusion, scene, words, occlusionPeak(occlusionMaps(model, pixels, captions[i].tokens, [3, 3])));
+    pixels.dispose();
+  }
+  model.dispose();
+
+  console.log(`synthetic test scenes (${files.length}, model ${args.run}, greedy): map maximum in the named object's cell of the 3x3 grid`);
+  for (const [method, tally] of [["Grad-CAM", gradCam], ["occlusion of each cell", occlusion]] as const) {
+    const chanceObject = tally.objectChance.reduce((s, v) => s + v, 0) / Math.max(1, tally.objectChance.length);
+    console.log(`  ${method}:`);
+    for (const kind of ["colour", "shape"] as const) {
+      const { hit, total } = tally.hits[kind];
+      console.log(`    ${kind} words: ${pct(hit / total)} of ${total}   (chance: a random cell ${pct(1 / 9)}, a random object of the scene ${pct(chanceObject)})`);
+    }
+    console.log(`    binding errors (a colour and a shape of the scene, on different objects): where the wrong pair's maps peak`);
+    for (const kind of ["colour", "shape"] as const) {
+      const b = tally.binding[kind];
+      const n = b.onItsColour + b.onItsShape + b.elsewhere;
+      console.log(`      the ${kind} word (${n}): on the object of that colour ${pct(b.onItsColour / n)}, on the object of that shape ${pct(b.onItsShape / n)}, elsewhere ${pct(b.elsewhere / n)}`);
+    }
+  }
+  console.log(`  Grad-CAM: ${(ms / files.length).toFixed(0)} ms per explained caption (small CNN, from the file)`);
+}
+
+function emptyTally(): SyntheticTally {
+  return {
     hits: { colour: { hit: 0, total: 0 }, shape: { hit: 0, total: 0 } },
     objectChance: [],
     binding: { colour: { onItsColour: 0, onItsShape: 0, elsewhere: 0 }, shape: { onItsColour: 0, onItsShape: 0, elsewhere: 0 } },
   };
-  const start = performance.now();
-  for (const [i, file] of files.entries()) {
-    const { explanation, maps } = await explainImage(model, file, captions[i]);
-    countScene(tally, scenes.get(ids[i])!, explanation.words.map((w) => w.word), maps);
-  }
-  const ms = (performance.now() - start) / files.length;
-  model.dispose();
-
-  const chanceObject = tally.objectChance.reduce((s, v) => s + v, 0) / Math.max(1, tally.objectChance.length);
-  console.log(`synthetic test scenes (${files.length}, model ${args.run}, greedy): map maximum in the named object's cell`);
-  for (const kind of ["colour", "shape"] as const) {
-    const { hit, total } = tally.hits[kind];
-    console.log(`  ${kind} words: ${pct(hit / total)} of ${total}   (chance: a random cell ${pct(1 / 9)}, a random object of the scene ${pct(chanceObject)})`);
-  }
-  console.log(`  binding errors (a colour and a shape of the scene, on different objects): where the wrong pair's maps peak`);
-  for (const kind of ["colour", "shape"] as const) {
-    const b = tally.binding[kind];
-    const n = b.onItsColour + b.onItsShape + b.elsewhere;
-    console.log(`    the ${kind} word (${n}): on the object of that colour ${pct(b.onItsColour / n)}, on the object of that shape ${pct(b.onItsShape / n)}, elsewhere ${pct(b.elsewhere / n)}`);
-  }
-  console.log(`  ${ms.toFixed(0)} ms per explained caption (small CNN, from the file)`);
 }
 
 /** Adds one scene's caption to the tally (see the file comment). */
-function countScene(tally: SyntheticTally, scene: Scene, words: string[], maps: ImageMap[]): void {
+function countScene(tally: SyntheticTally, scene: Scene, words: string[], peakCell: PeakCell): void {
   words.forEach((colour, t) => {
     const shape = words[t + 1];
     if (!isColour(colour) || shape === undefined || !isShape(shape)) return;
@@ -124,7 +157,7 @@ function countScene(tally: SyntheticTally, scene: Scene, words: string[], maps: 
       tally.objectChance.push(1 / scene.objects.length, 1 / scene.objects.length);
       for (const [kind, at] of [["colour", t], ["shape", t + 1]] as const) {
         tally.hits[kind].total++;
-        if (sameCell(peak(maps[at]), named[0])) tally.hits[kind].hit++;
+        if (sameCell(peakCell(at), named[0])) tally.hits[kind].hit++;
       }
       return;
     }
@@ -132,8 +165,8 @@ function countScene(tally: SyntheticTally, scene: Scene, words: string[], maps: 
     const withShape = scene.objects.filter((o) => o.shape === shape);
     if (named.length > 0 || withColour.length === 0 || withShape.length === 0) return; // not a binding error
     for (const [kind, at] of [["colour", t], ["shape", t + 1]] as const) {
-      const p = peak(maps[at]);
-      const on = (objects: SceneObject[]) => objects.some((o) => sameCell(p, o));
+      const cell = peakCell(at);
+      const on = (objects: SceneObject[]) => objects.some((o) => sameCell(cell, o));
       tally.binding[kind][on(withColour) ? "onItsColour" : on(withShape) ? "onItsShape" : "elsewhere"]++;
     }
   });
