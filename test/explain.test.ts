@@ -19,7 +19,9 @@ import { hasFeatureMap, MINUS_ONE_TO_ONE, PretrainedBackbone, ZERO_TO_ONE } from
 import { SmallCNN } from "../lib/model/small-cnn";
 import { gradCamMaps } from "../lib/explain/grad-cam";
 import { explainImage, uprightSize, type Explanation } from "../lib/explain/explain-image";
-import { inputWindow, mapOverImage } from "../lib/explain/image-grid";
+import { inputWindow, mapOverImage, massShare } from "../lib/explain/image-grid";
+import { occlusionMaps } from "../lib/explain/occlusion";
+import { transformImage } from "../lib/data/transforms";
 import { geometryOf, samePadBefore } from "../lib/model/map-geometry";
 import { explanationNames } from "../lib/explain/write-explanations";
 import { main } from "../scripts/caption";
@@ -62,6 +64,29 @@ test("a score's map peaks where the channels that raise it are, and is empty for
   assert.equal(maps[0][3 * 4 + 0], 0, "channel 1's place does not raise score 0");
   assert.ok(maps[2].every((v) => v === 0), "a score that only falls with the image has no positive evidence");
   featureMap.dispose();
+});
+
+test("the shipped model's \"dog\" lies on the dog: Grad-CAM's mass and occlusion's drop, the dog photo left or right of a blank half", async () => {
+  const dog = await sharp(LANDSCAPE).resize(224, 224, { fit: "cover" }).extract({ left: 56, top: 0, width: 112, height: 224 }).raw().toBuffer();
+  const tokens = shipped.vocab.encode("a dog is laying on a bed").slice(1); // without <start>
+  const at = tokens.indexOf(shipped.vocab.encode("dog")[1]);
+  for (const dogLeft of [true, false]) {
+    const file = path.join(TMP, `dog-${dogLeft ? "left" : "right"}.png`);
+    await sharp({ create: { width: 224, height: 224, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+      .composite([{ input: dog, raw: { width: 112, height: 224, channels: 3 }, left: dogLeft ? 0 : 112, top: 0 }])
+      .png()
+      .toFile(file);
+    const { maps } = await explainImage(shipped, file, { tokens, caption: "", logProb: 0 });
+    const onDog = dogLeft ? massShare(maps[at], 0, 0.5) : massShare(maps[at], 0.5, 1);
+    assert.ok(onDog > 0.7, `${file}: ${onDog.toFixed(2)} of the "dog" map on the dog's half`);
+    const transform = shipped.transform(false);
+    const pixels = tf.tensor4d(await transformImage(file, transform), [1, 224, 224, 3]);
+    const [left, right] = occlusionMaps(shipped, pixels, tokens, [1, 2])[at];
+    pixels.dispose();
+    // Covering the dog lowers "dog" (the map's maximum, 1); covering the grey half with grey hardly does.
+    const [onDogCell, onBlankCell] = dogLeft ? [left, right] : [right, left];
+    assert.ok(onDogCell === 1 && onBlankCell < 0.05, `occlusion: ${onDogCell} on the dog, ${onBlankCell} on the blank half`);
+  }
 });
 
 test("every backbone splits at its feature map: features = featuresOfMap(featureMap)", { skip: noGraphModel }, async () => {
