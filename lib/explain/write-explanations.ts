@@ -50,6 +50,7 @@ export async function writeExplanations(
       err(`${file}: could not explain the caption (${(error as Error).message})`);
     }
   }
-  err(`wrote the word maps of ${captions.size - failed} images to ${dir}`);
+  const count = captions.size - failed;
+  err(`wrote the word maps of ${count} image${count === 1 ? "" : "s"} to ${dir}`);
   return failed;
 }
