@@ -99,6 +99,7 @@ test("the three notebooks run through Jupyter and render in Chromium (quick conf
       assert.ok(inference.images.filter((i) => i.inCard).length >= 1, "3_Inference: caption cards");
       assert.ok(inference.tables >= 3, "3_Inference: the step-by-step table, the metrics, the mistakes");
       assert.ok(inference.figures >= 1, "3_Inference: the image decoded step by step");
+      assert.ok(inference.wordMaps >= 12, "3_Inference: the word maps of a test scene and of the six photos");
       // The real photos, captioned by the shipped model (and, for contrast, by this run's model).
       const shipped = inference.cards.filter((card) => card.captions.some((c) => c.startsWith("shipped model: ")));
       assert.equal(shipped.length, fs.readdirSync(path.join(PROJECT_ROOT, "notebooks", "photos")).filter((f) => f.endsWith(".jpg")).length);

@@ -81,6 +81,8 @@ export interface PageReport {
   cards: CardReport[];
   /** Figures (figuresHtml: an image with a line under it) whose image decoded. */
   figures: number;
+  /** Word maps (lib/explain/word-maps-html.ts: a word's Grad-CAM map over the image) whose image decoded. */
+  wordMaps: number;
   /** The model's diagram (svg.captioner-diagram). */
   diagrams: number;
   /** The computed word-break of text outputs ("break-all" cuts words in the middle). */
@@ -186,6 +188,7 @@ async function inspect(page: Page, html: string): Promise<PageReport> {
       plotlyBundles: [...document.scripts].filter((script) => (script.textContent ?? "").length > 1_000_000).length,
       cards,
       figures: [...document.querySelectorAll("figure.captioner-figure img")].filter((img) => (img as HTMLImageElement).naturalWidth > 0).length,
+      wordMaps: [...document.querySelectorAll("figure.word-map img")].filter((img) => (img as HTMLImageElement).naturalWidth > 0).length,
       diagrams: document.querySelectorAll("svg.captioner-diagram").length,
       outputWordBreak: outputPre ? getComputedStyle(outputPre).wordBreak : "",
       codeOverflows: codeBlocks.filter((pre) => pre.scrollWidth > pre.clientWidth + 1).length,
