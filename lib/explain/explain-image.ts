@@ -12,7 +12,7 @@ import type { Captioner } from "../captioner";
 import type { Caption } from "../inference/greedy";
 import { ImageError, transformImage } from "../data/transforms";
 import { captionMaps } from "./grad-cam";
-import { inputWindow, mapOverImage, type ImageMap, type ImageSize } from "./image-grid";
+import { imageGrid, inputWindow, mapOverImage, type ImageMap, type ImageSize } from "./image-grid";
 
 /** One word of the caption and its map over the image. */
 export interface WordExplanation {
@@ -52,7 +52,7 @@ export async function explainImage(model: Captioner, file: string, caption: Capt
   const explanation: Explanation = {
     image: file,
     caption: caption.caption,
-    grid: mapOverImage(new Float32Array(grid[0] * grid[1]), grid, size, window, placement).grid, // every word's grid
+    grid: imageGrid(grid, size, window),
     words: words.map((w, i) => ({ word: w.word, logProb: w.logProb, map: rowsOf(maps[i]) })),
   };
   return { explanation, maps };

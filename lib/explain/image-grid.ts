@@ -50,11 +50,16 @@ export interface MapPlacement {
   geometry: MapGeometry;
 }
 
+/** The [rows, cols] of the grid over the whole image for a map of `mapGrid` cells over `window`. */
+export function imageGrid(mapGrid: [number, number], size: ImageSize, window: InputWindow): [number, number] {
+  const cell = window.side / (Math.max(...mapGrid) * CELLS_PER_MAP_CELL); // in image pixels
+  return [Math.max(1, Math.round(size.height / cell)), Math.max(1, Math.round(size.width / cell))];
+}
+
 /** A map [rows, cols] over `window` → a map over the whole image, normalised to a maximum of 1 (see the file comment). */
 export function mapOverImage(map: Float32Array, [rows, cols]: [number, number], size: ImageSize, window: InputWindow, placement: MapPlacement): ImageMap {
   if (map.length !== rows * cols) throw new Error(`mapOverImage: ${map.length} values are not a ${rows}x${cols} map`);
-  const cell = window.side / (Math.max(rows, cols) * CELLS_PER_MAP_CELL); // in image pixels
-  const grid: [number, number] = [Math.max(1, Math.round(size.height / cell)), Math.max(1, Math.round(size.width / cell))];
+  const grid = imageGrid([rows, cols], size, window);
   const values = new Float32Array(grid[0] * grid[1]);
   for (let i = 0; i < grid[0]; i++) {
     const y = ((i + 0.5) * size.height) / grid[0];

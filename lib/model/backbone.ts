@@ -71,10 +71,14 @@ export interface MapBackbone extends Backbone {
   featuresOfMap(map: tf.Tensor4D): tf.Tensor2D;
 }
 
-/** Whether `backbone` exposes its feature map (the ground-truth "backbone" of the decoder ceiling does not). */
+/**
+ * Whether `backbone` can be split at a feature map (the ground-truth "backbone" of the decoder
+ * ceiling cannot). A pretrained one always says yes; cut at a layer that is no map, its
+ * `featureMap` throws an error that says why.
+ */
 export function hasFeatureMap(backbone: Backbone): backbone is MapBackbone {
   const b = backbone as Partial<MapBackbone>;
-  return typeof b.featureMap === "function" && typeof b.featuresOfMap === "function" && typeof b.mapLayer === "string";
+  return typeof b.featureMap === "function" && typeof b.featuresOfMap === "function";
 }
 
 /**
