@@ -54,6 +54,7 @@ const OTHER: TrainConfig = {
   printEvery: 3,
   runDir: "runs/elsewhere",
   keepCheckpoints: 1,
+  selfCritical: { epochs: 2, samplesPerImage: 3, baseline: "greedy", learningRate: 1e-5, imagesPerBatch: 4 },
 };
 
 /** Writes `<tmp>/run/checkpoints/epoch-001/checkpoint.json` (and latest.json); returns the run folder. */
