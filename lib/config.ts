@@ -92,6 +92,12 @@ export interface SelfCriticalConfig {
 
 export type DatasetName = "synthetic" | "coco" | "flickr8k";
 
+/**
+ * The self-critical phase's settings where a preset has none and `npm run train -- --self-critical N`
+ * adds one: the values chosen on Flickr8k's dev split (FLICKR8K_CONFIG, models/flickr8k-mobilenet/README.md).
+ */
+export const SELF_CRITICAL_DEFAULTS: SelfCriticalConfig = { epochs: 5, samplesPerImage: 5, baseline: "mean", learningRate: 5e-5, imagesPerBatch: 32 };
+
 /** The embedded default: synthetic scenes, a small CNN trained jointly with the decoder. */
 export const SYNTHETIC_CONFIG: TrainConfig = {
   dataset: "synthetic",
@@ -189,7 +195,7 @@ export const FLICKR8K_CONFIG: TrainConfig = {
   printEvery: 50,
   runDir: "runs/flickr8k",
   keepCheckpoints: 0,
-  selfCritical: { epochs: 5, samplesPerImage: 5, baseline: "mean", learningRate: 5e-5, imagesPerBatch: 32 },
+  selfCritical: SELF_CRITICAL_DEFAULTS,
 };
 
 /**

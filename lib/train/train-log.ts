@@ -74,4 +74,7 @@ export function truncateLog(file: string, lastStep: number): void {
 }
 
 export const stepRecords = (log: LogRecord[]) => log.filter((r): r is StepRecord => r.kind === "step");
+/** The steps of each phase: cross-entropy (teacher forcing), then self-critical. */
+export const crossEntropySteps = (log: LogRecord[]) => stepRecords(log).filter((r) => r.phase !== "self-critical");
+export const selfCriticalSteps = (log: LogRecord[]) => stepRecords(log).filter((r) => r.phase === "self-critical");
 export const epochRecords = (log: LogRecord[]) => log.filter((r): r is EpochRecord => r.kind === "epoch");
