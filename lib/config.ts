@@ -126,7 +126,10 @@ export const SYNTHETIC_CONFIG: TrainConfig = {
   printEvery: 50,
   runDir: "runs/latest",
   keepCheckpoints: 3,
-  selfCritical: null,
+  // One epoch of self-critical training after the four of cross-entropy: greedy val CIDEr 2.11 →
+  // 2.68 and scene precision / recall 0.41 / 0.36 → 0.46 / 0.40, for about 16% more training time
+  // (learning rate chosen on val among 5e-5, 2e-4 and 1e-3: README, "Self-critical training").
+  selfCritical: { epochs: 1, samplesPerImage: 5, baseline: "mean", learningRate: 2e-4, imagesPerBatch: 32 },
 };
 
 /** MS COCO 2014 as the original course project trained it, with MobileNet V2 features cached. */
