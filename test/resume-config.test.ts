@@ -77,7 +77,7 @@ function writeRun(meta: { config?: unknown; state?: unknown } = {}): string {
 
 test("the policy: the schedule, the learning rate and what validation shows may change; the model, the data and the folder may not", () => {
   const allowed = Object.entries(RESUME_RULES).filter(([, rule]) => rule.override).map(([key]) => key);
-  assert.deepEqual(allowed.sort(), ["clipNorm", "epochs", "featureDir", "keepCheckpoints", "learningRate", "lrDecay", "maxCaptionLength", "printEvery", "stepsPerEpoch", "valImages"]);
+  assert.deepEqual(allowed.sort(), ["clipNorm", "epochs", "featureDir", "keepCheckpoints", "learningRate", "lrDecay", "maxCaptionLength", "printEvery", "selfCritical", "stepsPerEpoch", "valImages"]);
   for (const [key, rule] of Object.entries(RESUME_RULES)) assert.ok(rule.why.length > 10, `${key} says why`);
 });
 
