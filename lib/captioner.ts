@@ -17,7 +17,7 @@ import {
   saveCheckpoint,
 } from "./train/checkpoint";
 import { EncoderCNN } from "./model/encoder";
-import { isModelFolder, modelFolderParts } from "./io/model-folder";
+import { hasModelCard, isModelFolder, modelFolderParts, readModelCard } from "./io/model-folder";
 import { PretrainedBackbone, transformFor, type Backbone } from "./model/backbone";
 import { DecoderRNN } from "./model/decoder";
 import { SmallCNN } from "./model/small-cnn";
@@ -33,12 +33,20 @@ export interface CaptionOptions {
   maxLength?: number;
   /** Length normalisation of beam search (see lib/inference/beam-search.ts). */
   alpha?: number;
+  /** Let captions contain `<unk>` (by default it is masked out: lib/inference/greedy.ts). */
+  allowUnk?: boolean;
 }
 
 /** Counts models made in this process: each gets its own variable-name scope (see `create`). */
 let modelsCreated = 0;
 
 export class Captioner {
+  /**
+   * How this model captions files when the caller does not say: a model folder's card gives the
+   * beam search chosen on its dev split (card.json → beam); any other model decodes greedily.
+   */
+  decoding: CaptionOptions = { beamSize: 1 };
+
   private constructor(
     readonly config: ModelConfig,
     readonly vocab: Vocabulary,
@@ -84,6 +92,10 @@ export class Captioner {
     assertSameVocabulary(meta.vocabularyFingerprint, vocab, dir);
     const model = await Captioner.create(config, vocab);
     await restoreVariables(dir, model.variables, model.savedName);
+    if (shipped && hasModelCard(where)) {
+      const { beam } = readModelCard(where);
+      model.decoding = { beamSize: beam.size, alpha: beam.alpha };
+    }
     return model;
   }
 
@@ -124,16 +136,19 @@ export class Captioner {
   captionBatch(images: tf.Tensor, options: CaptionOptions = {}): Caption[] {
     const embedding = this.embed(images);
     try {
-      const { beamSize = 1, maxLength, alpha } = options;
+      const { beamSize = 1, maxLength, alpha, allowUnk } = options;
       return beamSize > 1
-        ? beamSearchCaptions(this.decoder, embedding, this.vocab, { beamSize, maxLength, alpha })
-        : greedyCaptions(this.decoder, embedding, this.vocab, { maxLength });
+        ? beamSearchCaptions(this.decoder, embedding, this.vocab, { beamSize, maxLength, alpha, allowUnk })
+        : greedyCaptions(this.decoder, embedding, this.vocab, { maxLength, allowUnk });
     } finally {
       embedding.dispose();
     }
   }
 
-  /** Captions for image files (any format sharp reads), in batches of `batchSize`; an unreadable file fails the call. */
+  /**
+   * Captions for image files (any format sharp reads), in batches of `batchSize`; an unreadable
+   * file fails the call. Decoding settings not given are the model's own (`decoding`).
+   */
   async captionFiles(files: string[], options: CaptionOptions & { batchSize?: number } = {}): Promise<Caption[]> {
     const captions: Caption[] = [];
     await this.captionEachFile(files, options, (index, caption) => (captions[index] = caption));
@@ -142,7 +157,7 @@ export class Captioner {
 
   /**
    * Captions image files in batches of `batchSize` (default 16), calling `onCaption` for each in
-   * order. A file that cannot be read goes to `onError` and its batch goes on without it; without
+   * order, decoding with the model's own settings (`decoding`) where `options` gives none. A file that cannot be read goes to `onError` and its batch goes on without it; without
    * `onError`, the first such file (in order) fails the call, with an error that names it.
    */
   async captionEachFile(
@@ -154,6 +169,7 @@ export class Captioner {
     const transform = this.transform(false);
     const size = transform.crop;
     const batchSize = options.batchSize ?? 16;
+    const decoding = { ...this.decoding, ...definedOnly(options) };
     for (let start = 0; start < files.length; start += batchSize) {
       const chunk = files.slice(start, start + batchSize);
       const decoded = await Promise.allSettled(chunk.map((file) => transformImage(file, transform)));
@@ -167,7 +183,7 @@ export class Captioner {
       const pixels = good.map((index) => (decoded[index - start] as PromiseFulfilledResult<Float32Array>).value);
       const images = tf.tensor4d(concat(pixels), [good.length, size, size, 3]); // [batch, S, S, 3]
       try {
-        this.captionBatch(images, options).forEach((caption, row) => onCaption(good[row], caption));
+        this.captionBatch(images, decoding).forEach((caption, row) => onCaption(good[row], caption));
       } finally {
         images.dispose();
       }
@@ -199,6 +215,11 @@ async function createBackbone(config: ModelConfig, seed: number, name: string): 
   const { encoder } = config;
   if (encoder.kind === "small-cnn") return new SmallCNN({ inputSize: encoder.inputSize, filters: encoder.filters, seed, name });
   return PretrainedBackbone.load(encoder.backbone);
+}
+
+/** The entries of `options` that are set: an option given as undefined does not replace a default. */
+function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 /** Joins equal-length arrays into one. */

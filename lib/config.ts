@@ -72,9 +72,31 @@ export interface TrainConfig extends ModelConfig {
   runDir: string;
   /** Checkpoints kept (oldest deleted first). */
   keepCheckpoints: number;
+  /** A self-critical phase after the cross-entropy epochs (lib/train/self-critical.ts); null = none. */
+  selfCritical: SelfCriticalConfig | null;
+}
+
+/** The settings of the self-critical phase: policy-gradient training on sampled captions, rewarded by CIDEr-D. */
+export interface SelfCriticalConfig {
+  /** Epochs of self-critical training after the cross-entropy ones; an epoch = every training image once. */
+  epochs: number;
+  /** K: captions sampled per image. */
+  samplesPerImage: number;
+  /** "greedy": the greedy caption's reward (Rennie et al. 2017); "mean": the mean reward of the image's other samples. */
+  baseline: "greedy" | "mean";
+  /** Adam's step size during the phase (constant). */
+  learningRate: number;
+  /** Images per step, each with K samples (so B·K captions a step). */
+  imagesPerBatch: number;
 }
 
 export type DatasetName = "synthetic" | "coco" | "flickr8k";
+
+/**
+ * The self-critical phase's settings where a preset has none and `npm run train -- --self-critical N`
+ * adds one: the values chosen on Flickr8k's dev split (FLICKR8K_CONFIG, models/flickr8k-mobilenet/README.md).
+ */
+export const SELF_CRITICAL_DEFAULTS: SelfCriticalConfig = { epochs: 5, samplesPerImage: 5, baseline: "mean", learningRate: 5e-5, imagesPerBatch: 32 };
 
 /** The embedded default: synthetic scenes, a small CNN trained jointly with the decoder. */
 export const SYNTHETIC_CONFIG: TrainConfig = {
@@ -104,6 +126,10 @@ export const SYNTHETIC_CONFIG: TrainConfig = {
   printEvery: 50,
   runDir: "runs/latest",
   keepCheckpoints: 3,
+  // One epoch of self-critical training after the four of cross-entropy: greedy val CIDEr 2.11 →
+  // 2.68 and scene precision / recall 0.41 / 0.36 → 0.46 / 0.40, for about 16% more training time
+  // (learning rate chosen on val among 5e-5, 2e-4 and 1e-3: README, "Self-critical training").
+  selfCritical: { epochs: 1, samplesPerImage: 5, baseline: "mean", learningRate: 2e-4, imagesPerBatch: 32 },
 };
 
 /** MS COCO 2014 as the original course project trained it, with MobileNet V2 features cached. */
@@ -134,6 +160,8 @@ export const COCO_CONFIG: TrainConfig = {
   printEvery: 100,
   runDir: "runs/coco",
   keepCheckpoints: 3,
+  // Not tuned on COCO: FLICKR8K_CONFIG's phase is a starting point (`--self-critical 5`).
+  selfCritical: null,
 };
 
 /**
@@ -170,12 +198,27 @@ export const FLICKR8K_CONFIG: TrainConfig = {
   printEvery: 50,
   runDir: "runs/flickr8k",
   keepCheckpoints: 0,
+  selfCritical: SELF_CRITICAL_DEFAULTS,
 };
 
-/** The learning rate of epoch `epoch` (0-based) under `config`'s schedule. */
-export function learningRateAt(config: Pick<TrainConfig, "learningRate" | "lrDecay">, epoch: number): number {
+/**
+ * The learning rate of epoch `epoch` (0-based) under `config`'s schedule: the decayed one in the
+ * cross-entropy epochs, the self-critical phase's own after them.
+ */
+export function learningRateAt(config: Pick<TrainConfig, "learningRate" | "lrDecay" | "epochs" | "selfCritical">, epoch: number): number {
   const { learningRate, lrDecay } = config;
+  if (config.selfCritical && epoch >= config.epochs) return config.selfCritical.learningRate;
   return lrDecay ? learningRate * lrDecay.factor ** Math.floor(epoch / lrDecay.every) : learningRate;
+}
+
+/** All the epochs of a run: cross-entropy, then self-critical. */
+export function totalEpochs(config: Pick<TrainConfig, "epochs" | "selfCritical">): number {
+  return config.epochs + (config.selfCritical?.epochs ?? 0);
+}
+
+/** Which phase epoch `epoch` (0-based) is in. */
+export function phaseOf(config: Pick<TrainConfig, "epochs">, epoch: number): "cross-entropy" | "self-critical" {
+  return epoch < config.epochs ? "cross-entropy" : "self-critical";
 }
 
 /** The presets by dataset name: what CAPTIONER_DATASET, `npm run train -- --data` and the notebooks choose from. */
@@ -208,7 +251,8 @@ export function parseConfigFields(value: unknown, file: string): Partial<TrainCo
 
 /** parseConfigFields, and every setting must be there. */
 export function parseTrainConfig(value: unknown, file: string): TrainConfig {
-  const fields = parseConfigFields(value, file);
+  // Runs saved before the self-critical phase existed had none.
+  const fields = { selfCritical: null, ...parseConfigFields(value, file) };
   const missing = Object.keys(FIELD_CHECKS).filter((key) => !(key in fields));
   if (missing.length) throw new Error(`${file}: the configuration lacks ${missing.map((k) => `"${k}"`).join(", ")}`);
   return fields as TrainConfig;
@@ -230,6 +274,15 @@ function isEncoderChoice(v: unknown): boolean {
   }
   const backbone = e.backbone as Partial<Record<string, unknown>> | undefined;
   return e.kind === "pretrained" && typeof backbone === "object" && text[0](backbone?.name) && text[0](backbone?.source);
+}
+
+function isSelfCritical(v: unknown): boolean {
+  const c = v as Partial<Record<string, unknown>> | null;
+  if (typeof c !== "object" || c === null) return false;
+  const keys = ["epochs", "samplesPerImage", "baseline", "learningRate", "imagesPerBatch"];
+  if (Object.keys(c).some((key) => !keys.includes(key))) return false;
+  const samplesOk = positiveInteger[0](c.samplesPerImage) && (c.baseline === "greedy" || (c.baseline === "mean" && (c.samplesPerImage as number) >= 2));
+  return countOrZero[0](c.epochs) && samplesOk && positiveNumber[0](c.learningRate) && positiveInteger[0](c.imagesPerBatch);
 }
 
 function isDecay(v: unknown): boolean {
@@ -265,6 +318,10 @@ const FIELD_CHECKS: { [K in keyof TrainConfig]: FieldCheck } = {
   printEvery: positiveInteger,
   runDir: text,
   keepCheckpoints: countOrZero,
+  selfCritical: [
+    (v) => v === null || isSelfCritical(v),
+    `null or {"epochs": integer ≥ 0, "samplesPerImage": positive integer (≥ 2 for the "mean" baseline), "baseline": "greedy" or "mean", "learningRate": number > 0, "imagesPerBatch": positive integer}`,
+  ],
 };
 
 export function isDatasetName(value: unknown): value is DatasetName {

@@ -8,7 +8,8 @@
 // Set-up: the notebooks' first cell, the presets, the compute backend
 export { setupNotebook, ensureDataset, notebookHeadHtml, trainConfigFor, settingsTableHtml, TUNABLE_SETTINGS } from "./notebook";
 export { hasCheckpoint, trainedSteps, loadTrainedModel, NotebookError, type NotebookSetup } from "./notebook";
-export { PRESETS, presetFor, SYNTHETIC_CONFIG, FLICKR8K_CONFIG, COCO_CONFIG, type TrainConfig, type ModelConfig } from "./config";
+export { PRESETS, presetFor, SYNTHETIC_CONFIG, FLICKR8K_CONFIG, COCO_CONFIG, SELF_CRITICAL_DEFAULTS } from "./config";
+export type { TrainConfig, ModelConfig, SelfCriticalConfig } from "./config";
 export { initBackend, type BackendInfo } from "./runtime/backend";
 export { projectRoot } from "./runtime/paths";
 
@@ -19,6 +20,7 @@ export { Vocabulary, countWords, SPECIAL_WORDS, START, END, UNK } from "./data/v
 export { transformImage, displayImage, modelInputImage, type TransformConfig, type DisplayImage } from "./data/transforms";
 export { imageSource, type DataSource } from "./data/image-source";
 export { CaptionLoader, type Batch } from "./data/loader";
+export { Random } from "./data/random";
 export { ensureSyntheticDataset } from "./data/synthetic/ensure";
 export type { Scene } from "./data/synthetic/scene";
 
@@ -29,18 +31,22 @@ export { EncoderCNN } from "./model/encoder";
 export { DecoderRNN } from "./model/decoder";
 export { lstmCell, lstmStep, lstmRun, type LSTMState } from "./model/lstm";
 export { FusedLSTM } from "./model/lstm-fused";
-export { textbookCrossEntropy, captionLoss, maskedCrossEntropy, logSoftmax, perplexity } from "./model/loss";
+export { textbookCrossEntropy, captionLoss, maskedCrossEntropy, weightedCrossEntropy, logSoftmax, perplexity } from "./model/loss";
 export { trainStep, clipByGlobalNorm, globalNorm } from "./model/train-step";
 
 // Training: the loop, its log
 export { train, progressLine, runFiles, type TrainResult } from "./train/loop";
 export { resumedConfig, readResumePoint, describeResumeRules, RESUME_RULES } from "./train/resume-config";
-export { readLog, stepRecords, epochRecords, type StepRecord, type EpochRecord } from "./train/train-log";
+export { readLog, stepRecords, crossEntropySteps, selfCriticalSteps, epochRecords, type StepRecord, type EpochRecord } from "./train/train-log";
+export { CiderReward } from "./train/cider-reward";
+export { scoreSamples, policyGradientUpdate, selfCriticalStep, policyGradientLoss, textbookPolicyGradientLoss, sampleTensors, summarize } from "./train/self-critical";
+export type { ImageBatch, ScoredSamples, SelfCriticalStats } from "./train/self-critical";
 export { formatSeconds } from "./runtime/format";
 
 // Inference and evaluation: greedy and beam search, the metrics, truth to the scene
 export { greedyCaptions, type Caption } from "./inference/greedy";
 export { beamSearchCaptions } from "./inference/beam-search";
+export { sampleCaptions } from "./inference/sampling";
 export { evaluateSplit, scoreCaptions, flatScores, type SplitEvaluation } from "./evaluation/evaluate-split";
 export { evaluateResults } from "./evaluation/metrics/evaluate";
 export { blindCaption, sceneMistakes, scoresByObjectCount, mistakeSummary, sceneText } from "./evaluation/metrics/scene-score";

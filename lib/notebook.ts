@@ -120,16 +120,22 @@ export const TUNABLE_SETTINGS: Partial<Record<keyof TrainConfig, string>> = {
   wordLoss: "weight of the auxiliary word-presence loss (0: off)",
   batching: '"length": one caption length per batch; "padded": any lengths, masked',
   valImages: "validation images captioned and scored after each epoch",
+  selfCritical: "the self-critical phase after the cross-entropy epochs (null: none; see the section after the long run)",
 };
 
 /** The tunable settings of `config` as a table: name, value, meaning. */
 export function settingsTableHtml(config: TrainConfig): string {
   const rows = Object.entries(TUNABLE_SETTINGS).map(([key, meaning]) => ({
     setting: key,
-    value: String(config[key as keyof TrainConfig]),
+    value: showSetting(config[key as keyof TrainConfig]),
     meaning: meaning!,
   }));
   return tableHtml(rows);
+}
+
+/** A setting's value as the table shows it: objects as JSON, the rest as text. */
+function showSetting(value: unknown): string {
+  return typeof value === "object" && value !== null ? JSON.stringify(value) : String(value);
 }
 
 /** Makes sure the dataset is there: generates the synthetic one when missing; says which it uses. */

@@ -2,7 +2,7 @@
  * Speed of the decoder (a training step and captioning) and of the synthetic default's whole step.
  *
  *   npm run bench -- [--json] [--backend wasm|cpu|node|node-gpu] [--repeats N] [--no-torch] [--no-synthetic] [--no-caption]
- *                    [--no-features] [--backbone-dir DIR]
+ *                    [--no-self-critical] [--no-features] [--backbone-dir DIR]
  *
  * Prints one line per figure (one JSON object per line with --json):
  *
@@ -29,6 +29,9 @@
  *   and `speedup_from_kernels` their ratio.
  * - `caption`: greedy and beam-3 captioning of a batch of images, ms per image. The weights are
  *   untrained, so captions rarely end early: close to the worst case of `maxLength` steps.
+ * - `self_critical_step`: a self-critical step (32 images x 5 sampled captions, Flickr8k's sizes)
+ *   against a cross-entropy step of the same model, interleaved: `ms`, `cross_entropy_step_ms`,
+ *   their ratio, and ms per sampled caption (benchSelfCritical says what the case is).
  * - `features`: a frozen backbone's forward pass (MobileNet V1 0.75 from --backbone-dir, default
  *   ../shared/models/mobilenet_v1_0.75_224), batches of 32 224x224 images, images per second:
  *   `images_per_second` with batch norm folded into fused convolutions (what the project runs,
@@ -45,7 +48,12 @@ import * as fs from "node:fs";
 import { BACKEND_KINDS, BackendKind, initBackend } from "../lib/runtime/backend";
 import { foldLayersModel } from "../lib/model/folded-cnn";
 import { fileSystemHandler } from "../lib/model/model-cache";
-import { SYNTHETIC_CONFIG } from "../lib/config";
+import { FLICKR8K_CONFIG, SELF_CRITICAL_DEFAULTS, SYNTHETIC_CONFIG } from "../lib/config";
+import { Captioner } from "../lib/captioner";
+import { Vocabulary } from "../lib/data/vocabulary";
+import { Random } from "../lib/data/random";
+import { CiderReward } from "../lib/train/cider-reward";
+import { selfCriticalStep } from "../lib/train/self-critical";
 import { DecoderRNN } from "../lib/model/decoder";
 import { EncoderCNN } from "../lib/model/encoder";
 import { SmallCNN } from "../lib/model/small-cnn";
@@ -56,7 +64,8 @@ import { clipByGlobalNorm, trainStep } from "../lib/model/train-step";
 import { greedyCaptions } from "../lib/inference/greedy";
 import { beamSearchCaptions } from "../lib/inference/beam-search";
 
-const USAGE = "usage: npm run bench -- [--json] [--backend KIND] [--repeats N] [--no-torch] [--no-synthetic] [--no-caption] [--no-features] [--backbone-dir DIR]";
+const USAGE =
+  "usage: npm run bench -- [--json] [--backend KIND] [--repeats N] [--no-torch] [--no-synthetic] [--no-caption] [--no-self-critical] [--no-features] [--backbone-dir DIR]";
 
 /** The original's configuration (Show and Tell as trained in the PyTorch tutorial it follows). */
 const CONFIG = { batch: 32, length: 13, vocab: 8900, embed: 512, hidden: 512 };
@@ -361,6 +370,58 @@ function benchCaption(backend: string, repeats: number): Record<string, unknown>
   };
 }
 
+/** The shipped Flickr8k recipe's sizes: what the self-critical figure is measured on. */
+const FLICKR8K_SIZES = { vocab: 2549, embed: 512, hidden: 512, ceBatch: 64, ceLength: 13, images: 32, samples: 5 };
+
+/**
+ * The `self_critical_step` figures: one self-critical step (lib/train/self-critical.ts: 32 images,
+ * 5 samples each, the mean baseline, CIDEr-D rewards) against one cross-entropy step (64 captions
+ * of 13 tokens) of the same model, the Flickr8k recipe's sizes, interleaved. The weights are
+ * untrained, so samples rarely end before maxLength (20 tokens): the worst case; a trained model's
+ * samples are about half as long.
+ */
+async function benchSelfCritical(backend: string, repeats: number): Promise<Record<string, unknown>> {
+  const sizes = FLICKR8K_SIZES;
+  const words = Array.from({ length: sizes.vocab - 3 }, (_, i) => `w${i}`);
+  const vocab = Vocabulary.build([words.join(" ")], { threshold: 1 });
+  // A stand-in encoder whose features are the input: the cached backbone features of the recipe.
+  const config = { ...FLICKR8K_CONFIG, encoder: { kind: "small-cnn" as const, inputSize: 4, filters: [4] }, dropout: 0 };
+  const model = await Captioner.create(config, vocab, 1);
+  const featureDim = model.backbone.featureDim;
+  const rng = new Random(5);
+  const caption = () => Array.from({ length: sizes.ceLength - 2 }, () => words[rng.int(words.length)]).join(" ");
+  const ids = Array.from({ length: sizes.images }, (_, i) => i);
+  const reward = new CiderReward(new Map(ids.map((id) => [id, Array.from({ length: 5 }, caption)])));
+  const features = tf.randomNormal([sizes.images, featureDim], 0, 1, "float32", 3);
+  const ceFeatures = tf.randomNormal([sizes.ceBatch, featureDim], 0, 1, "float32", 4);
+  const tokens = tf.tidy(() => {
+    const w = tf.randomUniform([sizes.ceBatch, sizes.ceLength - 2], 3, sizes.vocab, "int32", 7);
+    return tf.concat([tf.zeros([sizes.ceBatch, 1], "int32"), w, tf.ones([sizes.ceBatch, 1], "int32")], 1) as tf.Tensor2D;
+  });
+  const mask = tf.onesLike(tokens).toFloat() as tf.Tensor2D;
+  const optimizer = tf.train.adam(1e-5);
+  const settings = { ...SELF_CRITICAL_DEFAULTS, samplesPerImage: sizes.samples, imagesPerBatch: sizes.images, baseline: "mean" as const };
+  let step = 0;
+  const selfCritical = () =>
+    void selfCriticalStep({ model, batch: { imageIds: ids, images: features }, reward, config: settings, rng: new Random(step++), optimizer, clipNorm: CLIP_NORM, maxLength: MAX_CAPTION_LENGTH });
+  const crossEntropy = () =>
+    void trainStep({ decoder: model.decoder, embedImages: () => model.embed(ceFeatures, true), encoderVariables: model.encoder.trainableVariables, tokens, mask, optimizer, clipNorm: CLIP_NORM });
+  const reps = Math.max(1, Math.ceil(repeats / 2)); // a self-critical step takes seconds: fewer rounds
+  const [scT, ceT] = interleaved([{ run: selfCritical }, { run: crossEntropy }], reps);
+  tf.dispose([features, ceFeatures, tokens, mask]);
+  optimizer.dispose();
+  model.dispose();
+  return {
+    name: "self_critical_step",
+    backend,
+    config: { ...sizes, baseline: "mean", max_length: MAX_CAPTION_LENGTH },
+    ms: round(scT.ms),
+    cross_entropy_step_ms: round(ceT.ms),
+    ratio_to_cross_entropy_step: round(scT.ms / ceT.ms, 2),
+    ms_per_sampled_caption: round(scT.ms / (sizes.images * sizes.samples), 2),
+  };
+}
+
 const FEATURE_BATCH = 32;
 const DEFAULT_BACKBONE_DIR = path.resolve(__dirname, "../../shared/models/mobilenet_v1_0.75_224");
 
@@ -428,6 +489,7 @@ async function main(): Promise<void> {
       repeats: { type: "string", default: "5" },
       "no-torch": { type: "boolean", default: false },
       "no-caption": { type: "boolean", default: false },
+      "no-self-critical": { type: "boolean", default: false },
       "no-synthetic": { type: "boolean", default: false },
       "no-features": { type: "boolean", default: false },
       "backbone-dir": { type: "string", default: DEFAULT_BACKBONE_DIR },
@@ -445,6 +507,7 @@ async function main(): Promise<void> {
   printFigures(benchTrainStep(info.name, repeats, torch), values.json);
   if (!values["no-synthetic"]) printFigures(benchSyntheticStep(info.name, repeats), values.json);
   if (!values["no-caption"]) printFigures(benchCaption(info.name, repeats), values.json);
+  if (!values["no-self-critical"]) printFigures(await benchSelfCritical(info.name, repeats), values.json);
   if (!values["no-features"]) printFigures(await benchFeatures(info.name, repeats, values["backbone-dir"], torch), values.json);
 }
 

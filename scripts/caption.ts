@@ -1,9 +1,10 @@
 /**
- * npm run caption -- [--checkpoint DIR] [--beam K] [--max-length N] [--json] [--results FILE] IMAGE_OR_FOLDER...
+ * npm run caption -- [--checkpoint DIR] [--beam K] [--alpha A] [--max-length N] [--allow-unk] [--json] [--results FILE] IMAGE_OR_FOLDER...
  *
  * Captions image files with a trained model: by default the captioner that ships with the
  * project (models/flickr8k-mobilenet, offline). DIR is a model folder, a run folder (its best
- * checkpoint by val CIDEr) or a checkpoint folder. A model trained on the synthetic scenes
+ * checkpoint by val CIDEr) or a checkpoint folder. It decodes as the model's card says (the
+ * shipped model: beam 3, alpha 1) unless --beam / --alpha say otherwise; FLAGS lists every flag. A model trained on the synthetic scenes
  * says, on stderr, that it only knows coloured shapes. A folder argument stands for the image files in it: every file whose
  * name ends as a format that sharp reads does (.jpg, .png, .webp, .gif, .tif, .avif, .svg ...;
  * see IMAGE_SUFFIXES), sorted by name, not recursive; what else is in the folder is named on
@@ -32,8 +33,27 @@ import { ImageError } from "../lib/data/transforms";
 import type { Caption } from "../lib/inference/greedy";
 import { writeExplanations } from "../lib/explain/write-explanations";
 
-const USAGE =
-  "usage: npm run caption -- [--checkpoint DIR] [--beam K] [--max-length N] [--json] [--results FILE] [--explain DIR] IMAGE_OR_FOLDER...";
+/** Every flag: its parseArgs type, its default as `--help` shows it, and what it does. */
+const FLAGS = {
+  checkpoint: { type: "string", shown: "models/flickr8k-mobilenet", what: "the model: a model folder, a run folder (its best checkpoint) or a checkpoint folder" },
+  beam: { type: "string", shown: "the model's", what: "beam size, 1 = greedy; the model's is its card's (3 for the shipped model), or greedy for a run" },
+  alpha: { type: "string", shown: "the model's", what: "beam search's length normalisation: captions compared by logProb / length^alpha (the shipped card's: 1)" },
+  "max-length": { type: "string", shown: "20", what: "most tokens per caption, <end> included" },
+  "allow-unk": { type: "boolean", shown: "false", what: "let captions contain <unk> (masked out by default: a training device, not a word)" },
+  json: { type: "boolean", shown: "false", what: 'one JSON object per line: {"file", "caption", "logProb"}' },
+  results: { type: "string", shown: "none", what: "also write the captions as a COCO results file for npm run eval (image id from the file name)" },
+  explain: { type: "string", shown: "none", what: "also write, per image, DIR/<name>.json and .html: where the model looked for each word (Grad-CAM)" },
+  help: { type: "boolean", shown: "", what: "this text" },
+} as const;
+
+const USAGE = `usage: npm run caption -- [flags] IMAGE_OR_FOLDER...
+
+${Object.entries(FLAGS)
+  .map(([name, flag]) => {
+    const shown = flag.shown ? ` (default: ${flag.shown})` : "";
+    return `  --${name.padEnd(11)} ${flag.what}${shown}`;
+  })
+  .join("\n")}`;
 
 /**
  * The file name endings of every format that this build of sharp reads from a file, as
@@ -68,32 +88,41 @@ interface CliOptions {
 }
 
 function parseCliArgs(argv: string[]): CliOptions | "help" {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      checkpoint: { type: "string" },
-      beam: { type: "string", default: "1" },
-      "max-length": { type: "string", default: "20" },
-      json: { type: "boolean", default: false },
-      results: { type: "string" },
-      explain: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
+  const options = Object.fromEntries(Object.entries(FLAGS).map(([name, flag]) => [name, { type: flag.type }]));
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options }) as {
+    values: Partial<Record<keyof typeof FLAGS, string | boolean>>;
+    positionals: string[];
+  };
   if (values.help) return "help";
   if (values.checkpoint === undefined && !fs.existsSync(SHIPPED_MODEL)) {
     throw new Error(`no --checkpoint given, and no shipped model at ${SHIPPED_MODEL}\n${USAGE}`);
   }
   if (positionals.length === 0) throw new Error(`no images given\n${USAGE}`);
+  const text = (name: "beam" | "alpha" | "max-length") => values[name] as string | undefined;
   return {
-    checkpoint: values.checkpoint ?? SHIPPED_MODEL,
+    checkpoint: (values.checkpoint as string | undefined) ?? SHIPPED_MODEL,
     inputs: positionals,
-    json: values.json,
-    results: values.results,
-    explain: values.explain,
-    caption: { beamSize: positiveInt("beam", values.beam), maxLength: positiveInt("max-length", values["max-length"]) },
+    json: values.json === true,
+    results: values.results as string | undefined,
+    explain: values.explain as string | undefined,
+    // Settings not given stay undefined: the model's own decoding applies (Captioner.decoding).
+    caption: {
+      beamSize: optional(text("beam"), (v) => positiveInt("beam", v)),
+      alpha: optional(text("alpha"), (v) => nonNegative("alpha", v)),
+      maxLength: positiveInt("max-length", text("max-length") ?? "20"),
+      allowUnk: values["allow-unk"] === true,
+    },
   };
+}
+
+function optional<T>(value: string | undefined, parse: (value: string) => T): T | undefined {
+  return value === undefined ? undefined : parse(value);
+}
+
+function nonNegative(name: string, value: string): number {
+  const x = Number(value);
+  if (value.trim() === "" || !Number.isFinite(x) || x < 0) throw new Error(`--${name} must be a number ≥ 0, got ${value}`);
+  return x;
 }
 
 function positiveInt(name: string, value: string): number {

@@ -10,7 +10,9 @@
  * --features the split's cached backbone features are read instead (the training's cache:
  * fast, and only for the float32 backbone they were made with). --out writes the references and
  * each decoder's results in the COCO formats, so that `npm run eval -- --refs .. --results ..`
- * scores them again, independently.
+ * scores them again, independently. Beside the scores it describes the captions (lib/evaluation/
+ * caption-stats.ts: length, distinct captions, unfinished endings, repeated words, <unk>), and on
+ * the synthetic scenes their scene precision and recall.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -23,6 +25,7 @@ import { loadSplit, type SplitData } from "../lib/data/dataset";
 import { evaluateSplit, scoreCaptions } from "../lib/evaluation/evaluate-split";
 import { imageSource } from "../lib/data/image-source";
 import { METRIC_NAMES, type CocoScores } from "../lib/evaluation/metrics/evaluate";
+import { captionStats, type CaptionStats } from "../lib/evaluation/caption-stats";
 
 const USAGE = `usage: npm run evaluate -- --model DIR [--data ${Object.keys(PRESETS).join("|")}] [--data-root DIR]
        [--split val|test] [--beam 1,3] [--alpha A] [--blind "a caption"] [--features] [--out DIR] [--json]`;
@@ -52,7 +55,7 @@ function parse() {
   return { ...values, model: values.model, preset, split: values.split as Split, beams, alpha: Number(values.alpha), dataRoot: values["data-root"] ?? preset.dataRoot };
 }
 
-type Row = { decoder: string; seconds: number } & CocoScores;
+type Row = { decoder: string; seconds: number } & CocoScores & { scenePrecision?: number; sceneRecall?: number; stats?: CaptionStats };
 
 async function main(): Promise<void> {
   const opts = parse();
@@ -67,7 +70,9 @@ async function main(): Promise<void> {
       const decoder = beamSize === 1 ? "greedy" : `beam${beamSize}`;
       const started = performance.now();
       const evaluation = await evaluateSplit(model, split, data, { beamSize, alpha: opts.alpha, maxLength: opts.preset.maxCaptionLength });
-      rows.push({ decoder, seconds: (performance.now() - started) / 1000, ...evaluation.scores! });
+      const seconds = (performance.now() - started) / 1000;
+      const scene = evaluation.scene ? { scenePrecision: evaluation.scene.precision, sceneRecall: evaluation.scene.recall } : {};
+      rows.push({ decoder, seconds, ...evaluation.scores!, ...scene, stats: captionStats(evaluation.results.map((r) => r.caption)) });
       writeResults(opts.out, decoder, evaluation.results);
     }
   } finally {
@@ -107,6 +112,12 @@ function printTable(rows: Row[], title: string): void {
   for (const row of rows) {
     const cells = METRIC_NAMES.map((n) => row[n].toFixed(3).padStart(8));
     console.log([row.decoder.padEnd(40), ...cells, row.seconds.toFixed(1).padStart(8)].join(" "));
+  }
+  console.log("\nthe captions: mean words, distinct/all, unfinished (ending on 'a', 'in'...), a word twice in a row, <unk>");
+  for (const { decoder, stats } of rows) {
+    if (!stats) continue;
+    const shares = [stats.distinctShare, stats.unfinishedShare, stats.repeatedWordShare, stats.unkShare].map((x) => x.toFixed(3).padStart(8));
+    console.log([decoder.padEnd(40), stats.meanWords.toFixed(2).padStart(8), ...shares].join(" "));
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
-import { parseConfigFields, presetFor, PRESETS, type DatasetName, type TrainConfig } from "../lib/config";
+import { parseConfigFields, presetFor, PRESETS, SELF_CRITICAL_DEFAULTS, type DatasetName, type TrainConfig } from "../lib/config";
 import { BACKBONES } from "../lib/model/backbone";
 import { BACKBONE_FLAGS, backboneFromFlags } from "./backbone-args";
 import { formatSeconds } from "../lib/runtime/format";
@@ -15,6 +15,7 @@ import { train, type StepProgress } from "../lib/train/loop";
 const USAGE = `npm run train -- [--data synthetic|coco|flickr8k] [--data-root DIR] [--feature-dir DIR] [--config FILE]
                  [--epochs N] [--batch-size N] [--lr X] [--lr-decay FACTOR@EPOCHS] [--steps-per-epoch N]
                  [--images N] [--run-dir DIR] [--max-steps N] [--backbone NAME|DIR|URL [backbone flags]]
+                 [--self-critical EPOCHS|none] [--scst-samples K] [--scst-baseline greedy|mean] [--scst-lr X] [--scst-images N]
 npm run train -- --resume RUN_DIR [--epochs N] [--max-steps N] [other settings the run may change]
 
 A new run takes the preset of --data (lib/config.ts), then the settings in --config FILE (a JSON
@@ -26,6 +27,12 @@ Ctrl-C or SIGTERM checkpoints the current step and exits.
 with, whatever the preset, and ends as if it had never stopped. A setting given with it (a flag or
 --config) is an override, checked against this table (lib/train/resume-config.ts, RESUME_RULES); a
 refused one fails without touching the run. A value equal to the run's own is no change.
+
+--self-critical EPOCHS adds (or resizes) a self-critical phase after the cross-entropy epochs
+(lib/train/self-critical.ts): per step, --scst-images images, --scst-samples captions sampled from
+each, rewarded by CIDEr-D against the baseline --scst-baseline (greedy: the greedy caption's
+reward; mean: the mean of the image's other samples), Adam at --scst-lr. Settings not given are
+the preset's, or SELF_CRITICAL_DEFAULTS (lib/config.ts). "none" removes the phase.
 
 --backbone takes a preset (${Object.keys(BACKBONES).join(", ")}, with --backbone-source DIR for a local copy) or a tfjs
 model folder; --backbone-name, --backbone-format, --feature-layer, --input-size, --resize and
@@ -45,6 +52,11 @@ const OPTIONS = {
   "lr-decay": { type: "string" },
   "data-root": { type: "string" },
   "feature-dir": { type: "string" },
+  "self-critical": { type: "string" },
+  "scst-samples": { type: "string" },
+  "scst-baseline": { type: "string" },
+  "scst-lr": { type: "string" },
+  "scst-images": { type: "string" },
   ...BACKBONE_FLAGS,
   help: { type: "boolean" },
 } as const;
@@ -88,6 +100,7 @@ function flagSettings(values: Flags, base: TrainConfig): Partial<TrainConfig> {
     dataRoot: values["data-root"],
     featureDir: values["feature-dir"],
     encoder: backboneEncoder(values, base),
+    selfCritical: selfCriticalFlags(values, base),
   };
   return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
 }
@@ -116,6 +129,36 @@ function backboneEncoder(values: Flags, base: TrainConfig): TrainConfig["encoder
   if (!backbone) return undefined;
   if (base.encoder.kind !== "pretrained") throw new Error("--backbone: this run's encoder is a small CNN trained from scratch, not a pretrained backbone");
   return { kind: "pretrained", backbone };
+}
+
+/** The self-critical phase the flags describe (undefined when none of them is given). */
+function selfCriticalFlags(values: Flags, base: TrainConfig): TrainConfig["selfCritical"] | undefined {
+  const flags = [values["self-critical"], values["scst-samples"], values["scst-baseline"], values["scst-lr"], values["scst-images"]];
+  if (flags.every((v) => v === undefined)) return undefined;
+  if (values["self-critical"] === "none") return null;
+  const baseline = values["scst-baseline"];
+  if (baseline !== undefined && baseline !== "greedy" && baseline !== "mean") throw new Error(`--scst-baseline must be greedy or mean, got ${baseline}`);
+  const settings = {
+    ...(base.selfCritical ?? SELF_CRITICAL_DEFAULTS),
+    ...Object.fromEntries(
+      Object.entries({
+        epochs: countOrZero("self-critical", values["self-critical"]),
+        samplesPerImage: positiveInteger("scst-samples", values["scst-samples"]),
+        baseline,
+        learningRate: positiveNumber("scst-lr", values["scst-lr"]),
+        imagesPerBatch: positiveInteger("scst-images", values["scst-images"]),
+      }).filter(([, v]) => v !== undefined),
+    ),
+  };
+  if (settings.baseline === "mean" && settings.samplesPerImage < 2) throw new Error(`--scst-samples must be at least 2 with the mean baseline`);
+  return settings;
+}
+
+function countOrZero(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${flag} must be an integer ≥ 0 or none, got ${value}`);
+  return n;
 }
 
 /** `--lr-decay 0.5@2`: multiply the learning rate by 0.5 every 2 epochs; `none` keeps it constant. */

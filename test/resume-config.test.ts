@@ -54,6 +54,7 @@ const OTHER: TrainConfig = {
   printEvery: 3,
   runDir: "runs/elsewhere",
   keepCheckpoints: 1,
+  selfCritical: { epochs: 2, samplesPerImage: 3, baseline: "greedy", learningRate: 1e-5, imagesPerBatch: 4 },
 };
 
 /** Writes `<tmp>/run/checkpoints/epoch-001/checkpoint.json` (and latest.json); returns the run folder. */
@@ -76,7 +77,7 @@ function writeRun(meta: { config?: unknown; state?: unknown } = {}): string {
 
 test("the policy: the schedule, the learning rate and what validation shows may change; the model, the data and the folder may not", () => {
   const allowed = Object.entries(RESUME_RULES).filter(([, rule]) => rule.override).map(([key]) => key);
-  assert.deepEqual(allowed.sort(), ["clipNorm", "epochs", "featureDir", "keepCheckpoints", "learningRate", "lrDecay", "maxCaptionLength", "printEvery", "stepsPerEpoch", "valImages"]);
+  assert.deepEqual(allowed.sort(), ["clipNorm", "epochs", "featureDir", "keepCheckpoints", "learningRate", "lrDecay", "maxCaptionLength", "printEvery", "selfCritical", "stepsPerEpoch", "valImages"]);
   for (const [key, rule] of Object.entries(RESUME_RULES)) assert.ok(rule.why.length > 10, `${key} says why`);
 });
 

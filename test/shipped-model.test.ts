@@ -82,3 +82,27 @@ test("the shipped model reproduces its model card's test scores (npm run evaluat
   }
   assert.deepEqual(rows.map((r) => r.decoder), ["greedy", `beam${card.beam.size}`]);
 });
+
+test("npm run caption decodes as the model card says unless flags say otherwise, and never writes <unk>", async () => {
+  await initBackend();
+  const { beam } = readJson(path.join(SHIPPED_MODEL, "card.json")) as Card;
+  const files = fs.readdirSync(PHOTOS).filter((f) => f.endsWith(".jpg")).sort().map((f) => path.join(PHOTOS, f));
+  const run = async (...flags: string[]) => {
+    const out: string[] = [];
+    const code = await caption(["--json", ...flags, ...files], { out: (l) => out.push(l), err: () => {} });
+    assert.equal(code, 0);
+    return out.map((l) => (JSON.parse(l) as { caption: string }).caption);
+  };
+  const model = await Captioner.load(SHIPPED_MODEL);
+  assert.deepEqual(model.decoding, { beamSize: beam.size, alpha: beam.alpha }, "the model's own decoding is its card's");
+  const cardCaptions = (await model.captionFiles(files, { beamSize: beam.size, alpha: beam.alpha })).map((c) => c.caption);
+  const greedy = (await model.captionFiles(files, { beamSize: 1 })).map((c) => c.caption);
+  const withUnk = (await model.captionFiles(files, { beamSize: 1, allowUnk: true })).map((c) => c.caption);
+  model.dispose();
+  assert.deepEqual(await run(), cardCaptions, "no flags: the card's beam search");
+  assert.deepEqual(await run("--beam", "1"), greedy, "--beam 1: greedy");
+  assert.notDeepEqual(cardCaptions, greedy, "the photos tell the two decodings apart");
+  for (const c of [...cardCaptions, ...greedy]) assert.ok(!c.includes("<unk>"), c);
+  // --allow-unk gives the model's unmasked greedy captions.
+  assert.deepEqual(await run("--beam", "1", "--allow-unk"), withUnk);
+});

@@ -39,9 +39,9 @@ export function logTicks(min: number, max: number): { tickvals: number[]; tickte
 }
 
 /** A per-step curve: the raw points faint, the smoothed line on top. Perplexity goes on a log axis. */
-export function stepChart(steps: StepRecord[], key: "loss" | "perplexity", title: string): Figure {
+export function stepChart(steps: StepRecord[], key: "loss" | "perplexity" | "reward", title: string): Figure {
   const x = steps.map((s) => s.step);
-  const y = steps.map((s) => s[key]);
+  const y = steps.map((s) => s[key] ?? NaN);
   const yaxis: Record<string, unknown> = { title: { text: key } };
   if (key === "perplexity" && y.length > 0) {
     Object.assign(yaxis, { type: "log", tickmode: "array", ...logTicks(Math.min(...y), Math.max(...y)) });

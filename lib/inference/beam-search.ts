@@ -45,7 +45,7 @@ export function beamSearchCaptions(decoder: DecoderRNN, imageEmbedding: tf.Tenso
   let state = decoder.start(imageEmbedding);
   for (let t = 0; t < maxLength && beams.length > 0; t++) {
     const ids = beams.map((b) => b.hypothesis.tokens.at(-1) ?? START);
-    const step = advance(decoder, ids, state);
+    const step = advance(decoder, ids, state, options.allowUnk);
     const logProbs = step.logProbs; // [rows, vocab], row-major
     const next: Beam[] = [];
     const parents: number[] = []; // for each beam in `next`, the row it continues
@@ -104,6 +104,7 @@ function bestCandidates(logProbs: Float32Array, rows: number[], beams: Beam[], v
     const base = beams[row].hypothesis.logProb;
     for (let token = 0; token < vocab; token++) {
       const logProb = base + logProbs[row * vocab + token];
+      if (logProb === -Infinity) continue; // a masked word (<unk>): never a candidate
       if (best.length === n && logProb <= best[n - 1].logProb) continue;
       let at = best.length;
       while (at > 0 && logProb > best[at - 1].logProb) at--;

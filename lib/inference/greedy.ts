@@ -9,11 +9,15 @@
  *
  * The choice of the next word is made in plain JS on the step's log-probabilities: the values
  * are needed anyway to add up each caption's log-probability, and [rows, vocab] is small.
+ *
+ * `<unk>` is never chosen unless `allowUnk` says so: it stands for the rare words the vocabulary
+ * left out, a training device, not a word a reader should see. Masking it means choosing the
+ * best of the other words; the log-probabilities reported are still the model's own.
  */
 import * as tf from "@tensorflow/tfjs";
 import { DecoderRNN } from "../model/decoder";
 import { LSTMState } from "../model/lstm";
-import { END, START } from "../data/vocabulary";
+import { END, START, UNK } from "../data/vocabulary";
 
 /** What turns ids back into a sentence (a Vocabulary): drops <start>, stops at <end>. */
 export interface CaptionText {
@@ -33,6 +37,8 @@ export interface Caption {
 export interface GreedyOptions {
   /** Most tokens generated per caption, <end> included (the original's max_seq_length: 20). */
   maxLength?: number;
+  /** Let the caption contain `<unk>` (false: the word is masked out, see above). */
+  allowUnk?: boolean;
 }
 
 /** A caption being built. */
@@ -51,8 +57,8 @@ export function greedyCaptions(decoder: DecoderRNN, imageEmbedding: tf.Tensor2D,
   let ids = new Array<number>(batch).fill(START);
   let state = decoder.start(imageEmbedding);
   for (let t = 0; t < maxLength && !done.every(Boolean); t++) {
-    const step = advance(decoder, ids, state);
-    const logProbs = step.logProbs; // [batch, vocab], row-major
+    const step = advance(decoder, ids, state, options.allowUnk);
+    const logProbs = step.logProbs; // [batch, vocab], row-major, <unk> masked
     state = step.state;
     ids = captions.map((caption, b) => {
       if (done[b]) return END; // a finished row is still computed (batched), its output ignored
@@ -69,14 +75,16 @@ export function greedyCaptions(decoder: DecoderRNN, imageEmbedding: tf.Tensor2D,
 
 /**
  * Runs one decoder step for the rows' previous words, disposes the old state, and returns the
- * log-probabilities as a plain array ([rows, vocab], row-major) with the new state.
+ * log-probabilities as a plain array ([rows, vocab], row-major) with the new state. Unless
+ * `allowUnk`, `<unk>`'s entry of every row is −∞, so that nothing chooses it.
  */
-export function advance(decoder: DecoderRNN, ids: number[], state: LSTMState): { logProbs: Float32Array; state: LSTMState } {
+export function advance(decoder: DecoderRNN, ids: number[], state: LSTMState, allowUnk = false): { logProbs: Float32Array; state: LSTMState } {
   const next = tf.tidy(() => decoder.step(decoder.embed(tf.tensor1d(ids, "int32")), state));
   tf.dispose(stateTensors(state));
   // Read outside tidy (tidy would walk a returned data array element by element).
   const logProbs = next.logProbs.dataSync() as Float32Array;
   next.logProbs.dispose();
+  if (!allowUnk) for (let at = UNK, vocab = decoder.config.vocabSize; at < logProbs.length; at += vocab) logProbs[at] = -Infinity;
   return { logProbs, state: next.state };
 }
 

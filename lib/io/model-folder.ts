@@ -40,6 +40,11 @@ export function readModelCard(dir: string): ModelCard {
   return readJson(path.join(dir, "card.json")) as ModelCard;
 }
 
+/** Whether a model folder has its card.json (a folder just packed has none until it is evaluated). */
+export function hasModelCard(dir: string): boolean {
+  return fs.existsSync(path.join(dir, "card.json"));
+}
+
 /** Is `dir` a model folder (rather than a checkpoint or run folder)? */
 export function isModelFolder(dir: string): boolean {
   return fs.existsSync(path.join(dir, CAPTIONER, "checkpoint.json")) && fs.existsSync(path.join(dir, BACKBONE, "model.json"));

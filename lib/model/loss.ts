@@ -8,7 +8,8 @@
  * 2. `captionLoss`: the loss of a batch of captions. The decoder's outputs are scored against the
  *    NEXT token, so targets and mask are the tokens shifted by one. Training and evaluation call it.
  * 3. The fast, stable path that `captionLoss` uses: `logSoftmax` and `maskedCrossEntropy`, built
- *    on the softmax kernel with a hand-written gradient.
+ *    on the softmax kernel with a hand-written gradient (`weightedCrossEntropy`, which
+ *    self-critical training also uses).
  */
 import * as tf from "@tensorflow/tfjs";
 
@@ -84,15 +85,30 @@ export function logSoftmax(logits: tf.Tensor2D): tf.Tensor2D {
  *   targets: [batch, steps]         (int32, the word each step should predict)
  *   mask:    [batch, steps]         (float32, 1 for a real token, 0 for padding)
  *
- * Its gradient is written out, (softmax − onehot(target)) · mask / Σ mask, instead of left to
- * autodiff through softmax, max and log.
+ * It is `weightedCrossEntropy` below with each real token weighing 1 / (number of real tokens).
  */
 export function maskedCrossEntropy(logits: tf.Tensor3D, targets: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => weightedCrossEntropy(logits, targets, tf.div(mask, tf.maximum(tf.sum(mask), 1))));
+}
+
+/**
+ * Weighted cross-entropy:  −Σ_{b,t} weights[b,t] · log p(targets[b,t]).
+ *
+ *   logits:  [batch, steps, vocab]  (float32)
+ *   targets: [batch, steps]         (int32)
+ *   weights: [batch, steps]         (float32, any sign; constants, not differentiated)
+ *
+ * With weights = mask / Σ mask it is the mean cross-entropy of training; with weights = each
+ * sampled caption's advantage it is self-critical training's policy-gradient loss
+ * (lib/train/self-critical.ts). Its gradient is written out, (softmax − onehot(target)) · weight,
+ * instead of left to autodiff through softmax, max and log.
+ */
+export function weightedCrossEntropy(logits: tf.Tensor3D, targets: tf.Tensor2D, weights: tf.Tensor2D): tf.Scalar {
   const [batch, steps, vocab] = logits.shape;
-  if (targets.shape[0] !== batch || targets.shape[1] !== steps || mask.shape[0] !== batch || mask.shape[1] !== steps) {
+  if (targets.shape[0] !== batch || targets.shape[1] !== steps || weights.shape[0] !== batch || weights.shape[1] !== steps) {
     throw new Error(
-      `loss.ts: logits [${logits.shape}] need targets and mask of shape [${batch}, ${steps}], ` +
-        `got targets [${targets.shape}] and mask [${mask.shape}]`,
+      `loss.ts: logits [${logits.shape}] need targets and weights of shape [${batch}, ${steps}], ` +
+        `got targets [${targets.shape}] and weights [${weights.shape}]`,
     );
   }
   const rows = batch * steps;
@@ -104,11 +120,10 @@ export function maskedCrossEntropy(logits: tf.Tensor3D, targets: tf.Tensor2D, ma
     const flatIndex = tf.add(tf.mul(tf.range(0, rows, 1, "int32"), tf.scalar(vocab, "int32")), ids); // [rows]: row * vocab + target
     const targetLogit = tf.gather(tf.reshape(z, [rows * vocab]), flatIndex); // [rows]
     const logProb = tf.add(tf.sub(targetLogit, tf.max(z, 1)), tf.log(tf.max(probs, 1))); // [rows]
-    const flatMask = tf.reshape(mask, [rows]);
-    const weights = tf.div(flatMask, tf.maximum(tf.sum(flatMask), 1)); // [rows]: mask / number of real tokens
-    save([probs, weights, ids]); // what the backward pass reads (the tape keeps copies alive)
+    const flatWeights = tf.reshape(weights, [rows]); // [rows]
+    save([probs, flatWeights, ids]); // what the backward pass reads (the tape keeps copies alive)
     return {
-      value: tf.neg(tf.sum(tf.mul(logProb, weights))),
+      value: tf.neg(tf.sum(tf.mul(logProb, flatWeights))),
       gradFunc: (dy: tf.Tensor, [p, w, savedIds]: tf.Tensor[]) => {
         // int32 oneHot, then cast: tfjs-backend-wasm's own OneHot ignores a float32 dtype (it writes
         // int bit patterns; lib/runtime/wasm-kernels.ts replaces it, but this stays right without that).

@@ -8,6 +8,10 @@
  *               CIDEr (and, on synthetic scenes, precision/recall of the objects named)
  *     checkpoint: weights, Adam state, data-loader position and RNG, so a resumed run
  *                 continues exactly as if it had never stopped
+ *   then, if `config.selfCritical` asks for it, the self-critical epochs (lib/train/self-critical.ts):
+ *     for each step: a batch of images → K sampled captions each, their CIDEr-D rewards, the
+ *                    baseline, the policy-gradient loss, gradients, clipping, Adam
+ *     validate and checkpoint as above
  *
  * An abort signal (Ctrl-C in the command line) ends training after the current step, or in the
  * middle of an epoch's validation, with a checkpoint of the last step done.
@@ -24,7 +28,7 @@ import { Captioner } from "../captioner";
 import { listCheckpoints, recordIfBest, restoreOptimizer } from "./checkpoint";
 import { formatSeconds } from "../runtime/format";
 import { writeJsonAtomically } from "../io/json-file";
-import { learningRateAt, type TrainConfig } from "../config";
+import { learningRateAt, phaseOf, totalEpochs, type TrainConfig } from "../config";
 import { captionPairs, loadSplit, type SplitData } from "../data/dataset";
 import { captionImages, flatScores, referenceLoss, scoreCaptions, type SplitEvaluation } from "../evaluation/evaluate-split";
 import { imageSource, type DataSource } from "../data/image-source";
@@ -36,6 +40,9 @@ import { ensureSyntheticDataset } from "../data/synthetic/ensure";
 import { appendRecord, truncateLog, type EpochRecord, type StepRecord } from "./train-log";
 import { UNK, Vocabulary } from "../data/vocabulary";
 import { wordPresenceTargets } from "../model/word-presence";
+import { Random } from "../data/random";
+import { CiderReward } from "./cider-reward";
+import { selfCriticalStep } from "./self-critical";
 
 /** What a checkpoint records of the loop, to resume it. */
 export interface TrainState {
@@ -148,7 +155,7 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
     model.vocab.size,
     UNK + 1,
   );
-  const loop = new Loop(config, hooks, model, loader, optimizer, state, files, words, resume?.checkpoint);
+  const loop = new Loop(config, hooks, model, loader, optimizer, state, files, words, { split: trainSplit, data: trainData }, resume?.checkpoint);
   try {
     return { ...(await loop.run(valSplit, valData)), backend };
   } catch (error) {
@@ -212,6 +219,8 @@ class Loop {
     private readonly files: ReturnType<typeof runFiles>,
     /** Image id → which vocabulary words its captions use (for the word-presence loss). */
     private readonly words: Map<number, Float32Array>,
+    /** The training images, for the self-critical phase (which samples its own captions of them). */
+    private readonly trainImages: { split: SplitData; data: DataSource },
     /**
      * The checkpoint written last: the one resumed from, to begin with, so that resuming a finished
      * run trains nothing and writes nothing (its checkpoints stay as they were).
@@ -219,18 +228,30 @@ class Loop {
     private lastCheckpoint = "",
   ) {
     this.stepsPerEpoch = config.stepsPerEpoch ?? loader.batchesPerEpoch;
+    const images = trainImages.split.index.images.length;
+    this.selfCriticalSteps = config.stepsPerEpoch ?? Math.ceil(images / (config.selfCritical?.imagesPerBatch ?? images));
   }
+
+  /** Steps in each self-critical epoch. */
+  private readonly selfCriticalSteps: number;
+  /** The self-critical reward (the training references' CIDEr-D), built when first needed. */
+  private reward?: CiderReward;
 
   async run(valSplit: SplitData, valData: DataSource): Promise<Omit<TrainResult, "backend">> {
     const { config, state } = this;
-    while (state.epoch < config.epochs) {
-      while (state.stepInEpoch < this.stepsPerEpoch) {
+    while (state.epoch < totalEpochs(config)) {
+      const selfCritical = phaseOf(config, state.epoch) === "self-critical";
+      while (state.stepInEpoch < this.stepsIn(state.epoch)) {
         if (this.shouldStop()) return this.finish(true);
-        await this.step();
+        await (selfCritical ? this.selfCriticalStep() : this.step());
       }
       if (!(await this.endEpoch(valSplit, valData))) return this.finish(true);
     }
     return this.finish(false);
+  }
+
+  private stepsIn(epoch: number): number {
+    return phaseOf(this.config, epoch) === "self-critical" ? this.selfCriticalSteps : this.stepsPerEpoch;
   }
 
   private shouldStop(): boolean {
@@ -252,7 +273,7 @@ class Loop {
     state.seconds += seconds;
 
     const tokens = scoredTokens(batch);
-    const record: StepRecord = {
+    await this.logStep({
       kind: "step",
       step: state.step,
       epoch: state.epoch + 1,
@@ -260,7 +281,69 @@ class Loop {
       perplexity: perplexity(loss),
       seconds: state.seconds,
       tokensPerSecond: tokens / seconds,
-    };
+    });
+  }
+
+  /**
+   * One self-critical step (lib/train/self-critical.ts) on the next images of this epoch's order:
+   * a shuffle of the training images that is a function of the epoch, and samples drawn from a
+   * generator seeded by the step, so that a resumed run repeats both exactly.
+   */
+  private async selfCriticalStep(): Promise<void> {
+    const { config, state, model } = this;
+    const settings = config.selfCritical!;
+    this.reward ??= new CiderReward(
+      new Map([...this.trainImages.split.index.captionsByImageId].map(([id, captions]) => [id, captions.map((c) => c.caption)])),
+    );
+    const imageIds = this.selfCriticalOrder(state.epoch).slice(state.stepInEpoch * settings.imagesPerBatch, (state.stepInEpoch + 1) * settings.imagesPerBatch);
+    const { source, shape } = this.trainImages.data;
+    const pixels = await Promise.all(imageIds.map((id) => source(id, new Random(id))));
+    const images = tf.tensor(concatRows(pixels), [imageIds.length, ...shape]);
+    (this.optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(config, state.epoch);
+    const started = performance.now();
+    let stats;
+    try {
+      stats = selfCriticalStep({
+        model,
+        batch: { imageIds, images },
+        reward: this.reward,
+        config: settings,
+        rng: new Random(config.seed * 1_000_003 + state.step),
+        optimizer: this.optimizer,
+        clipNorm: config.clipNorm,
+        maxLength: config.maxCaptionLength,
+      });
+    } finally {
+      images.dispose();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    state.step += 1;
+    state.stepInEpoch += 1;
+    state.seconds += seconds;
+    await this.logStep({
+      kind: "step",
+      phase: "self-critical",
+      step: state.step,
+      epoch: state.epoch + 1,
+      loss: stats.loss,
+      perplexity: NaN,
+      seconds: state.seconds,
+      tokensPerSecond: (imageIds.length * settings.samplesPerImage) / seconds, // captions per second, here
+      reward: stats.meanReward,
+      baseline: stats.meanBaseline,
+      positiveShare: stats.positiveShare,
+    });
+  }
+
+  /** The training images in the order epoch `epoch` of the self-critical phase visits them. */
+  private selfCriticalOrder(epoch: number): number[] {
+    const ids = this.trainImages.split.index.images.map((image) => image.id);
+    return new Random(this.config.seed * 7_919 + epoch).shuffle(ids);
+  }
+
+  /** Appends a step's record to the log, and shows it. */
+  private async logStep(record: StepRecord): Promise<void> {
+    const { config, state } = this;
     appendRecord(this.files.log, record);
     const progress = this.progress(record);
     // Let the event loop turn after each output: a notebook kernel (tslab's zeromq socket) defers
@@ -268,7 +351,7 @@ class Loop {
     this.hooks.onStep?.(progress);
     await turnEventLoop();
     if (state.step % config.printEvery === 0) {
-      this.hooks.log?.(progressLine(progress));
+      this.hooks.log?.(record.phase === "self-critical" ? selfCriticalLine(progress, record) : progressLine(progress));
       await turnEventLoop();
     }
   }
@@ -332,6 +415,7 @@ class Loop {
     }
     const record: EpochRecord = {
       kind: "epoch",
+      phase: phaseOf(config, state.epoch - 1),
       epoch: state.epoch,
       step: state.step,
       valLoss,
@@ -346,7 +430,7 @@ class Loop {
       recordIfBest(this.files.checkpoints, { label: path.basename(this.lastCheckpoint), metric: "CIDEr", value: record.metrics.CIDEr });
     }
     this.hooks.onEpoch?.(record, evaluation);
-    this.hooks.log?.(epochLine(record, config.epochs));
+    this.hooks.log?.(epochLine(record, totalEpochs(config)));
     return true;
   }
 
@@ -381,15 +465,15 @@ class Loop {
 
   private progress(record: StepRecord): StepProgress {
     const { config, state } = this;
-    const totalSteps = config.epochs * this.stepsPerEpoch;
+    const totalSteps = config.epochs * this.stepsPerEpoch + (config.selfCritical?.epochs ?? 0) * this.selfCriticalSteps;
     const secondsPerStep = state.seconds / Math.max(1, state.step);
     return {
       step: state.step,
       totalSteps,
       epoch: state.epoch + 1,
-      epochs: config.epochs,
+      epochs: totalEpochs(config),
       stepInEpoch: state.stepInEpoch,
-      stepsPerEpoch: this.stepsPerEpoch,
+      stepsPerEpoch: this.stepsIn(state.epoch),
       loss: record.loss,
       perplexity: record.perplexity,
       tokensPerSecond: record.tokensPerSecond,
@@ -405,11 +489,25 @@ export function progressLine(p: StepProgress): string {
   );
 }
 
+function selfCriticalLine(p: StepProgress, r: StepRecord): string {
+  return (
+    `epoch ${p.epoch}/${p.epochs} (self-critical) · step ${p.stepInEpoch}/${p.stepsPerEpoch} · loss ${p.loss.toFixed(4)} · ` +
+    `reward ${r.reward!.toFixed(3)} · baseline ${r.baseline!.toFixed(3)} · ${Math.round(100 * r.positiveShare!)}% above it · ETA ${formatSeconds(p.etaSeconds)}`
+  );
+}
+
 function epochLine(r: EpochRecord, epochs: number): string {
   const metrics = Object.entries(r.metrics)
     .map(([k, v]) => `${k} ${v.toFixed(3)}`)
     .join(" · ");
   return `epoch ${r.epoch}/${epochs} done · val loss ${r.valLoss.toFixed(3)} · val perplexity ${r.valPerplexity.toFixed(2)}${metrics ? ` · ${metrics}` : ""}`;
+}
+
+/** Rows of equal length, one after the other. */
+function concatRows(rows: Float32Array[]): Float32Array {
+  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
+  rows.forEach((r, i) => out.set(r, i * r.length));
+  return out;
 }
 
 function pad(n: number, width = 3): string {

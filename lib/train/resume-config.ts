@@ -43,6 +43,7 @@ export const RESUME_RULES: { [K in keyof TrainConfig]: ResumeRule<TrainConfig[K]
   learningRate: allowed("Adam takes steps of this size from the next step on, with its moments kept"),
   lrDecay: allowed("the step size follows this schedule from the next step on"),
   clipNorm: allowed("gradients are clipped to this norm from the next step on"),
+  selfCritical: allowed("the self-critical phase after the cross-entropy epochs: added, extended or retuned from the next step on"),
 
   // Validation, checkpoints and the console: they do not touch the weights.
   valImages: allowed("validation scores this many images from the next epoch end on"),

@@ -22,6 +22,7 @@ export function tinyTrainConfig(dataRoot: string, runDir: string, overrides: Par
     valImages: 0,
     printEvery: 1000,
     runDir,
+    selfCritical: null, // tests that need the phase add it
     ...overrides,
   };
 }

@@ -82,23 +82,48 @@ function similarity(candidate: TfIdf, ref: TfIdf, sigma: number): number[] {
   });
 }
 
+/**
+ * CIDEr-D with the document frequencies of a fixed set of references, built once: what the
+ * self-critical training's reward needs (df of the training split, then any number of
+ * candidates scored, one image at a time). `ciderD` below is this scorer with the df of the set
+ * being evaluated, as the COCO evaluation does it.
+ *
+ *   new CiderDScorer(refs).score(imageId, "a dog runs on the grass")   // tokenised, as refs are
+ */
+export class CiderDScorer {
+  private readonly n: number;
+  private readonly sigma: number;
+  private readonly df: Map<string, number>;
+  private readonly logImages: number;
+  /** Per image id, its references' TF-IDF vectors. */
+  private readonly refVectors = new Map<string, TfIdf[]>();
+
+  /** @param refs image id → tokenised references (each a string of space-separated tokens). */
+  constructor(refs: References, options: CiderOptions = {}) {
+    this.n = options.n ?? 4;
+    this.sigma = options.sigma ?? 6;
+    const ids = [...refs.keys()];
+    const refCounts = ids.map((id) => refs.get(id)!.map((ref) => countNgrams(splitTokens(ref), this.n)));
+    this.df = documentFrequencies(refCounts);
+    this.logImages = Math.log(ids.length);
+    ids.forEach((id, i) => this.refVectors.set(id, refCounts[i].map((counts) => toTfIdf(counts, this.df, this.logImages, this.n))));
+  }
+
+  /** CIDEr-D of one tokenised candidate against the references of `imageId`. */
+  score(imageId: string, candidate: string): number {
+    const refs = this.refVectors.get(imageId);
+    if (!refs) throw new Error(`CIDEr-D: no references for image ${imageId}`);
+    const vector = toTfIdf(countNgrams(splitTokens(candidate), this.n), this.df, this.logImages, this.n);
+    const sums = new Array<number>(this.n).fill(0); // [order], summed over references
+    for (const ref of refs) similarity(vector, ref, this.sigma).forEach((s, k) => (sums[k] += s));
+    return (mean(sums) / refs.length) * 10;
+  }
+}
+
 /** CIDEr-D of the candidates against the references (same image ids in both). */
 export function ciderD(refs: References, candidates: Candidates, options: CiderOptions = {}): CiderResult {
-  const n = options.n ?? 4;
-  const sigma = options.sigma ?? 6;
   const ids = sameImageIds(refs, candidates, "CIDEr-D");
-  const refCounts = ids.map((id) => refs.get(id)!.map((ref) => countNgrams(splitTokens(ref), n)));
-  const df = documentFrequencies(refCounts);
-  const logImages = Math.log(ids.length);
-
-  const perImage = new Map<string, number>();
-  ids.forEach((id, i) => {
-    const candidate = toTfIdf(countNgrams(splitTokens(candidates.get(id)!), n), df, logImages, n);
-    const sums = new Array<number>(n).fill(0); // [order], summed over references
-    for (const counts of refCounts[i]) {
-      similarity(candidate, toTfIdf(counts, df, logImages, n), sigma).forEach((s, k) => (sums[k] += s));
-    }
-    perImage.set(id, (mean(sums) / refCounts[i].length) * 10);
-  });
+  const scorer = new CiderDScorer(new Map(ids.map((id) => [id, refs.get(id)!])), options);
+  const perImage = new Map(ids.map((id) => [id, scorer.score(id, candidates.get(id)!)]));
   return { score: mean([...perImage.values()]), perImage };
 }
