@@ -25,7 +25,7 @@ import { evaluateFiles, evaluateResults } from "../lib/evaluation/metrics/evalua
 import { readReferenceCaptions } from "../lib/evaluation/metrics/references";
 import { readJson } from "../lib/io/json-file";
 import { ensureSyntheticDataset } from "../lib/data/synthetic/ensure";
-import { runFiles, train, type TrainHooks } from "../lib/train/loop";
+import { runFiles, train, type StepProgress, type TrainHooks } from "../lib/train/loop";
 import { readLog, stepRecords } from "../lib/train/train-log";
 import type { TrainConfig } from "../lib/config";
 import { sameRunAssertions } from "./helpers/same-run";
@@ -169,7 +169,12 @@ async function trainAndRead(config: TrainConfig, hooks: TrainHooks = {}) {
 test("a run through the self-critical phase logs its rewards, and stopped and resumed in it ends bit for bit as one that never stopped", async () => {
   const same = sameRunAssertions((await initBackend()).kind);
   await ensureSyntheticDataset(DATA, { images: 60, seed: 3 });
-  const whole = await trainAndRead(scstConfig("whole"));
+  const progress: StepProgress[] = [];
+  const whole = await trainAndRead(scstConfig("whole"), { onStep: (p) => progress.push(p) });
+  // Progress counts both phases' steps, and its ETA runs down to 0.
+  assert.deepEqual([...new Set(progress.map((p) => p.totalSteps))], [12]);
+  assert.ok(progress.every((p) => p.etaSeconds >= 0) && progress.at(-1)!.etaSeconds === 0);
+  assert.deepEqual(progress.map((p) => p.stepsPerEpoch), [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4]);
   const steps = stepRecords(whole.log);
   assert.equal(steps.length, 4 + 2 * 4);
   const scst = steps.filter((s) => s.phase === "self-critical");

@@ -24,7 +24,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, type BackendInfo } from "../runtime/backend";
-import { Captioner } from "../captioner";
+import { Captioner, concat } from "../captioner";
 import { listCheckpoints, recordIfBest, restoreOptimizer } from "./checkpoint";
 import { formatSeconds } from "../runtime/format";
 import { writeJsonAtomically } from "../io/json-file";
@@ -42,7 +42,7 @@ import { UNK, Vocabulary } from "../data/vocabulary";
 import { wordPresenceTargets } from "../model/word-presence";
 import { Random } from "../data/random";
 import { CiderReward } from "./cider-reward";
-import { selfCriticalStep } from "./self-critical";
+import { selfCriticalStep, type SelfCriticalStats } from "./self-critical";
 
 /** What a checkpoint records of the loop, to resume it. */
 export interface TrainState {
@@ -281,7 +281,7 @@ class Loop {
       perplexity: perplexity(loss),
       seconds: state.seconds,
       tokensPerSecond: tokens / seconds,
-    });
+    }, seconds);
   }
 
   /**
@@ -297,11 +297,13 @@ class Loop {
     );
     const imageIds = this.selfCriticalOrder(state.epoch).slice(state.stepInEpoch * settings.imagesPerBatch, (state.stepInEpoch + 1) * settings.imagesPerBatch);
     const { source, shape } = this.trainImages.data;
+    // A source draws its random crops (with `augment`, on pixels) from the generator it is given:
+    // seeded by the image here, so a resumed run reads the same pixels.
     const pixels = await Promise.all(imageIds.map((id) => source(id, new Random(id))));
-    const images = tf.tensor(concatRows(pixels), [imageIds.length, ...shape]);
+    const images = tf.tensor(concat(pixels), [imageIds.length, ...shape]); // [B, ...image shape]
     (this.optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(config, state.epoch);
     const started = performance.now();
-    let stats;
+    let stats: SelfCriticalStats;
     try {
       stats = selfCriticalStep({
         model,
@@ -332,7 +334,7 @@ class Loop {
       reward: stats.meanReward,
       baseline: stats.meanBaseline,
       positiveShare: stats.positiveShare,
-    });
+    }, seconds);
   }
 
   /** The training images in the order epoch `epoch` of the self-critical phase visits them. */
@@ -341,11 +343,11 @@ class Loop {
     return new Random(this.config.seed * 7_919 + epoch).shuffle(ids);
   }
 
-  /** Appends a step's record to the log, and shows it. */
-  private async logStep(record: StepRecord): Promise<void> {
+  /** Appends a step's record to the log, and shows it (`stepSeconds`: how long the step took). */
+  private async logStep(record: StepRecord, stepSeconds: number): Promise<void> {
     const { config, state } = this;
     appendRecord(this.files.log, record);
-    const progress = this.progress(record);
+    const progress = this.progress(record, stepSeconds);
     // Let the event loop turn after each output: a notebook kernel (tslab's zeromq socket) defers
     // every 513th message to the next turn and throws if another comes before it.
     this.hooks.onStep?.(progress);
@@ -463,13 +465,12 @@ class Loop {
     });
   }
 
-  private progress(record: StepRecord): StepProgress {
+  private progress(record: StepRecord, stepSeconds: number): StepProgress {
     const { config, state } = this;
-    const totalSteps = config.epochs * this.stepsPerEpoch + (config.selfCritical?.epochs ?? 0) * this.selfCriticalSteps;
-    const secondsPerStep = state.seconds / Math.max(1, state.step);
+    const left = this.stepsLeft();
     return {
       step: state.step,
-      totalSteps,
+      totalSteps: state.step + left,
       epoch: state.epoch + 1,
       epochs: totalEpochs(config),
       stepInEpoch: state.stepInEpoch,
@@ -477,9 +478,29 @@ class Loop {
       loss: record.loss,
       perplexity: record.perplexity,
       tokensPerSecond: record.tokensPerSecond,
-      etaSeconds: (totalSteps - state.step) * secondsPerStep,
+      etaSeconds: left * this.pace(record.phase ?? "cross-entropy", stepSeconds),
     };
   }
+
+  /** Steps still to do: the rest of this epoch and every later one, each as long as its phase's epochs. */
+  private stepsLeft(): number {
+    const { state } = this;
+    let left = this.stepsIn(state.epoch) - state.stepInEpoch;
+    for (let epoch = state.epoch + 1; epoch < totalEpochs(this.config); epoch++) left += this.stepsIn(epoch);
+    return left;
+  }
+
+  /**
+   * Records a step's duration and returns the mean seconds per step of the current phase in this
+   * process (a self-critical step costs several cross-entropy ones: the ETA uses each phase's pace).
+   */
+  private pace(phase: string, stepSeconds: number): number {
+    if (this.phasePace.phase !== phase) this.phasePace = { phase, steps: 0, seconds: 0 };
+    this.phasePace.steps += 1;
+    this.phasePace.seconds += stepSeconds;
+    return this.phasePace.seconds / this.phasePace.steps;
+  }
+  private phasePace = { phase: "", steps: 0, seconds: 0 };
 }
 
 export function progressLine(p: StepProgress): string {
@@ -501,13 +522,6 @@ function epochLine(r: EpochRecord, epochs: number): string {
     .map(([k, v]) => `${k} ${v.toFixed(3)}`)
     .join(" · ");
   return `epoch ${r.epoch}/${epochs} done · val loss ${r.valLoss.toFixed(3)} · val perplexity ${r.valPerplexity.toFixed(2)}${metrics ? ` · ${metrics}` : ""}`;
-}
-
-/** Rows of equal length, one after the other. */
-function concatRows(rows: Float32Array[]): Float32Array {
-  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
-  rows.forEach((r, i) => out.set(r, i * r.length));
-  return out;
 }
 
 function pad(n: number, width = 3): string {
