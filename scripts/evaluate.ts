@@ -28,7 +28,7 @@ import { METRIC_NAMES, type CocoScores } from "../lib/evaluation/metrics/evaluat
 import { captionStats, type CaptionStats } from "../lib/evaluation/caption-stats";
 
 const USAGE = `usage: npm run evaluate -- --model DIR [--data ${Object.keys(PRESETS).join("|")}] [--data-root DIR]
-       [--split val|test] [--beam 1,3] [--alpha A] [--blind "a caption"] [--features] [--out DIR] [--json]`;
+       [--split val|test] [--beam 1,3] [--alpha A] [--allow-unk] [--blind "a caption"] [--features] [--out DIR] [--json]`;
 
 function parse() {
   const { values } = parseArgs({
@@ -41,6 +41,7 @@ function parse() {
       alpha: { type: "string", default: "0" },
       blind: { type: "string" },
       features: { type: "boolean", default: false },
+      "allow-unk": { type: "boolean", default: false },
       out: { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
     for (const beamSize of opts.beams) {
       const decoder = beamSize === 1 ? "greedy" : `beam${beamSize}`;
       const started = performance.now();
-      const evaluation = await evaluateSplit(model, split, data, { beamSize, alpha: opts.alpha, maxLength: opts.preset.maxCaptionLength });
+      const evaluation = await evaluateSplit(model, split, data, { beamSize, alpha: opts.alpha, maxLength: opts.preset.maxCaptionLength, allowUnk: opts["allow-unk"] });
       const seconds = (performance.now() - started) / 1000;
       const scene = evaluation.scene ? { scenePrecision: evaluation.scene.precision, sceneRecall: evaluation.scene.recall } : {};
       rows.push({ decoder, seconds, ...evaluation.scores!, ...scene, stats: captionStats(evaluation.results.map((r) => r.caption)) });
