@@ -154,7 +154,7 @@ function scstConfig(runName: string, overrides: Partial<TrainConfig> = {}): Trai
     valImages: 4,
     maxCaptionLength: 10,
     seed: 3,
-    selfCritical: { epochs: 2, samplesPerImage: 3, baseline: "mean", learningRate: 1e-3, imagesPerBatch: 6 },
+    selfCritical: { epochs: 2, samplesPerImage: 3, baseline: "mean", learningRate: 1e-3, imagesPerBatch: 16 }, // 4 steps of 16 > 48 images: goes round
     ...overrides,
   });
 }

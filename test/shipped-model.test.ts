@@ -51,9 +51,9 @@ test("the example photos are captioned with words of what they show", async () =
   const model = await Captioner.load(SHIPPED_MODEL);
   const { beam } = readJson(path.join(SHIPPED_MODEL, "card.json")) as Card;
   // Within Flickr8k's vocabulary: people, dogs, sports, water, streets; no zebras or pizzas. What
-  // it misses is in the model card: the skateboarder (199055) is "a man in a blue shirt is holding
-  // a drink", the skateboard small at the bottom of a portrait photo left out; the gull over a beach
-  // (126107) is "a person in the water".
+  // it misses is in the model card: the skateboarder (199055) is "a man in a red shirt is playing
+  // a basketball", the skateboard small at the bottom of a portrait photo left out; the gull over a
+  // beach (126107) is "a person is jumping in the water".
   const expected: Record<string, RegExp> = {
     "COCO_val2014_000000199055.jpg": /^a (man|person|boy)\b/,
     "COCO_val2014_000000427034.jpg": /\bdog\b/, // its head on a laptop: "laying on a bed", the model says

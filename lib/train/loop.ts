@@ -295,7 +295,11 @@ class Loop {
     this.reward ??= new CiderReward(
       new Map([...this.trainImages.split.index.captionsByImageId].map(([id, captions]) => [id, captions.map((c) => c.caption)])),
     );
-    const imageIds = this.selfCriticalOrder(state.epoch).slice(state.stepInEpoch * settings.imagesPerBatch, (state.stepInEpoch + 1) * settings.imagesPerBatch);
+    // The next imagesPerBatch images of the epoch's order, going round it again when an epoch has
+    // more steps than the images fill (a set stepsPerEpoch): a batch is never short or empty.
+    const order = this.selfCriticalOrder(state.epoch);
+    const first = state.stepInEpoch * settings.imagesPerBatch;
+    const imageIds = Array.from({ length: settings.imagesPerBatch }, (_, i) => order[(first + i) % order.length]);
     const { source, shape } = this.trainImages.data;
     // A source draws its random crops (with `augment`, on pixels) from the generator it is given:
     // seeded by the image here, so a resumed run reads the same pixels.
