@@ -12,7 +12,7 @@
  *    colour and shape words' maps peak. The same for occlusion sensitivity over the 3x3 cells
  *    (lib/explain/occlusion.ts), a check that needs no gradient.
  * 2. Flickr8k test photos, two side by side (one of a dog, one of people: the middle halves of
- *    each, so the model's square input holds both), captioned by the shipped model (beam 3): for
+ *    each, so the model's square input holds both), captioned by the shipped model (its card's beam search): for
  *    each caption that says "dog", the share of the "dog" map's mass on the dog's half.
  * 3. Speed: ms per explained caption (Grad-CAM of every word, from the file) on this backend.
  *

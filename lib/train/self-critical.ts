@@ -26,7 +26,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Captioner } from "../captioner";
 import type { SelfCriticalConfig } from "../config";
 import { START } from "../data/vocabulary";
-import { Random } from "../data/random";
+import type { Random } from "../data/random";
 import { greedyCaptions, type Caption } from "../inference/greedy";
 import { sampleCaptions } from "../inference/sampling";
 import { weightedCrossEntropy } from "../model/loss";
