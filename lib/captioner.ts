@@ -157,8 +157,9 @@ export class Captioner {
 
   /**
    * Captions image files in batches of `batchSize` (default 16), calling `onCaption` for each in
-   * order, decoding with the model's own settings (`decoding`) where `options` gives none. A file that cannot be read goes to `onError` and its batch goes on without it; without
-   * `onError`, the first such file (in order) fails the call, with an error that names it.
+   * order, decoding with the model's own settings (`decoding`) where `options` gives none. A file
+   * that cannot be read goes to `onError` and its batch goes on without it; without `onError`, the
+   * first such file (in order) fails the call, with an error that names it.
    */
   async captionEachFile(
     files: string[],

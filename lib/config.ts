@@ -160,7 +160,7 @@ export const COCO_CONFIG: TrainConfig = {
   printEvery: 100,
   runDir: "runs/coco",
   keepCheckpoints: 3,
-  // Not tuned on COCO: FLICKR8K_CONFIG's phase is a starting point (`--self-critical 5`).
+  // Not tuned on COCO: FLICKR8K_CONFIG's phase is a starting point (`--self-critical 2`).
   selfCritical: null,
 };
 
