@@ -496,7 +496,8 @@ class Loop {
 
   /**
    * Records a step's duration and returns the mean seconds per step of the current phase in this
-   * process (a self-critical step costs several cross-entropy ones: the ETA uses each phase's pace).
+   * process: a self-critical step costs several cross-entropy ones, so the ETA is reckoned at the
+   * pace of the phase under way (before the self-critical phase starts, it underestimates it).
    */
   private pace(phase: string, stepSeconds: number): number {
     if (this.phasePace.phase !== phase) this.phasePace = { phase, steps: 0, seconds: 0 };
