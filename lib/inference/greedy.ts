@@ -1,6 +1,7 @@
 /**
  * Captioning a batch of images with a trained decoder: greedy decoding (beam search, which keeps
- * k hypotheses instead of one, is in beam-search.ts and reuses the step helpers below).
+ * k hypotheses instead of one, is in beam-search.ts and reuses the step helpers below; sampling,
+ * sampling.ts, runs the same loop, `decodeRows`, with a random draw for the arg-max).
  *
  * It starts as training does: the image embedding is fed from the zero LSTM state (the PyTorch
  * original started from random noise, a bug), then <start>, then each chosen word, until <end>
@@ -49,24 +50,38 @@ export interface Hypothesis {
 
 /** Captions each image with the most likely word at every step. */
 export function greedyCaptions(decoder: DecoderRNN, imageEmbedding: tf.Tensor2D, text: CaptionText, options: GreedyOptions = {}): Caption[] {
+  return decodeRows(decoder, imageEmbedding, text, options, argMax);
+}
+
+/**
+ * Chooses the next word of one row from its log-probabilities, `logProbs[offset .. offset + vocab)`
+ * (greedy decoding: the arg-max; sampling.ts: a random draw).
+ */
+export type WordChoice = (logProbs: Float32Array, offset: number, vocab: number) => number;
+
+/**
+ * One caption per row of `imageEmbedding` ([rows, embed]), a word at a time, each chosen by
+ * `choose`, until every row has written <end> or `maxLength` tokens.
+ */
+export function decodeRows(decoder: DecoderRNN, imageEmbedding: tf.Tensor2D, text: CaptionText, options: GreedyOptions, choose: WordChoice): Caption[] {
   const maxLength = options.maxLength ?? 20;
-  const batch = imageEmbedding.shape[0];
+  const rows = imageEmbedding.shape[0];
   const vocab = decoder.config.vocabSize;
-  const captions: Hypothesis[] = Array.from({ length: batch }, () => ({ tokens: [], logProb: 0 }));
-  const done = new Array<boolean>(batch).fill(false);
-  let ids = new Array<number>(batch).fill(START);
+  const captions: Hypothesis[] = Array.from({ length: rows }, () => ({ tokens: [], logProb: 0 }));
+  const done = new Array<boolean>(rows).fill(false);
+  let ids = new Array<number>(rows).fill(START);
   let state = decoder.start(imageEmbedding);
   for (let t = 0; t < maxLength && !done.every(Boolean); t++) {
     const step = advance(decoder, ids, state, options.allowUnk);
-    const logProbs = step.logProbs; // [batch, vocab], row-major, <unk> masked
+    const logProbs = step.logProbs; // [rows, vocab], row-major, <unk> masked
     state = step.state;
-    ids = captions.map((caption, b) => {
-      if (done[b]) return END; // a finished row is still computed (batched), its output ignored
-      const best = argMax(logProbs, b * vocab, vocab);
-      caption.tokens.push(best);
-      caption.logProb += logProbs[b * vocab + best];
-      done[b] = best === END;
-      return best;
+    ids = captions.map((caption, row) => {
+      if (done[row]) return END; // a finished row is still computed (batched), its output ignored
+      const word = choose(logProbs, row * vocab, vocab);
+      caption.tokens.push(word);
+      caption.logProb += logProbs[row * vocab + word];
+      done[row] = word === END;
+      return word;
     });
   }
   tf.dispose(stateTensors(state));
