@@ -14,7 +14,7 @@ export { initBackend, type BackendInfo } from "./runtime/backend";
 export { projectRoot } from "./runtime/paths";
 
 // Data: the captions, their words, the images, the batches
-export { loadSplit, captionPairs, type SplitData } from "./data/dataset";
+export { loadSplit, captionPairs, captionsByImage, type SplitData } from "./data/dataset";
 export { tokenizeForVocabulary } from "./data/tokenizer";
 export { Vocabulary, countWords, SPECIAL_WORDS, START, END, UNK } from "./data/vocabulary";
 export { transformImage, displayImage, modelInputImage, type TransformConfig, type DisplayImage } from "./data/transforms";

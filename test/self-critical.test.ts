@@ -25,10 +25,10 @@ import { evaluateFiles, evaluateResults } from "../lib/evaluation/metrics/evalua
 import { readReferenceCaptions } from "../lib/evaluation/metrics/references";
 import { readJson } from "../lib/io/json-file";
 import { ensureSyntheticDataset } from "../lib/data/synthetic/ensure";
-import { runFiles, train, type StepProgress, type TrainHooks } from "../lib/train/loop";
-import { readLog, stepRecords } from "../lib/train/train-log";
+import type { StepProgress } from "../lib/train/loop";
+import { stepRecords } from "../lib/train/train-log";
 import type { TrainConfig } from "../lib/config";
-import { sameRunAssertions } from "./helpers/same-run";
+import { sameRunAssertions, trainAndRead } from "./helpers/same-run";
 import { tinyTrainConfig } from "./helpers/tiny-config";
 
 const FIXTURE = path.resolve(__dirname, "../../shared/fixtures/coco-eval-raw");
@@ -157,13 +157,6 @@ function scstConfig(runName: string, overrides: Partial<TrainConfig> = {}): Trai
     selfCritical: { epochs: 2, samplesPerImage: 3, baseline: "mean", learningRate: 1e-3, imagesPerBatch: 16 }, // 4 steps of 16 > 48 images: goes round
     ...overrides,
   });
-}
-
-async function trainAndRead(config: TrainConfig, hooks: TrainHooks = {}) {
-  const result = await train(config, { log: () => {}, ...hooks });
-  const weights = new Map(result.model.variables.map((v) => [result.model.savedName(v), Float32Array.from(v.dataSync())]));
-  result.model.dispose();
-  return { ...result, weights, log: readLog(runFiles(config.runDir).log) };
 }
 
 test("a run through the self-critical phase logs its rewards, and stopped and resumed in it ends bit for bit as one that never stopped", async () => {

@@ -13,13 +13,13 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
 import { Captioner } from "../lib/captioner";
 import type { TrainConfig } from "../lib/config";
-import { folderSnapshot, sameRunAssertions } from "./helpers/same-run";
+import { folderSnapshot, sameRunAssertions, trainAndRead } from "./helpers/same-run";
 import { tinyTrainConfig } from "./helpers/tiny-config";
 import { ensureSyntheticDataset } from "../lib/data/synthetic/ensure";
 import { readCheckpointMeta } from "../lib/train/checkpoint";
 import { readJson } from "../lib/io/json-file";
-import { readLog, stepRecords } from "../lib/train/train-log";
-import { runFiles, train, type TrainHooks } from "../lib/train/loop";
+import { stepRecords } from "../lib/train/train-log";
+import { runFiles, train } from "../lib/train/loop";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "train-test-"));
 const DATA = path.join(TMP, "data");
@@ -38,14 +38,6 @@ function tinyConfig(runName: string, overrides: Partial<TrainConfig> = {}): Trai
     seed: 3,
     ...overrides,
   });
-}
-
-/** Trains, reads the final weights, and frees the model (variable names must be unique among live models). */
-async function trainAndRead(config: TrainConfig, hooks: TrainHooks = {}) {
-  const result = await train(config, { log: () => {}, ...hooks });
-  const weights = new Map(result.model.variables.map((v) => [result.model.savedName(v), Float32Array.from(v.dataSync())]));
-  result.model.dispose();
-  return { ...result, weights, log: readLog(runFiles(config.runDir).log) };
 }
 
 let reference: Awaited<ReturnType<typeof trainAndRead>>; // N steps in one go

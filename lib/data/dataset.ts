@@ -49,3 +49,8 @@ async function loadSplitIndex(paths: ReturnType<typeof cocoPaths>, split: Split)
 export function captionPairs(data: SplitData): { imageId: number; caption: string }[] {
   return data.index.captions.map((c) => ({ imageId: c.image_id, caption: c.caption }));
 }
+
+/** Each image's reference captions, as text: image id → captions. */
+export function captionsByImage(data: SplitData): Map<number, string[]> {
+  return new Map([...data.index.captionsByImageId].map(([id, captions]) => [id, captions.map((c) => c.caption)]));
+}

@@ -29,7 +29,7 @@ import { listCheckpoints, recordIfBest, restoreOptimizer } from "./checkpoint";
 import { formatSeconds } from "../runtime/format";
 import { writeJsonAtomically } from "../io/json-file";
 import { learningRateAt, phaseOf, totalEpochs, type TrainConfig } from "../config";
-import { captionPairs, loadSplit, type SplitData } from "../data/dataset";
+import { captionPairs, captionsByImage, loadSplit, type SplitData } from "../data/dataset";
 import { captionImages, flatScores, referenceLoss, scoreCaptions, type SplitEvaluation } from "../evaluation/evaluate-split";
 import { imageSource, type DataSource } from "../data/image-source";
 import { batchTensors, CaptionLoader, scoredTokens, type Batch, type LoaderState } from "../data/loader";
@@ -150,7 +150,7 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
   truncateLog(files.log, state.step);
 
   const words = wordPresenceTargets(
-    new Map([...trainSplit.index.captionsByImageId].map(([id, captions]) => [id, captions.map((c) => c.caption)])),
+    captionsByImage(trainSplit),
     (caption) => model.vocab.encode(caption),
     model.vocab.size,
     UNK + 1,
@@ -292,9 +292,7 @@ class Loop {
   private async selfCriticalStep(): Promise<void> {
     const { config, state, model } = this;
     const settings = config.selfCritical!;
-    this.reward ??= new CiderReward(
-      new Map([...this.trainImages.split.index.captionsByImageId].map(([id, captions]) => [id, captions.map((c) => c.caption)])),
-    );
+    this.reward ??= new CiderReward(captionsByImage(this.trainImages.split));
     // The next imagesPerBatch images of the epoch's order, going round it again when an epoch has
     // more steps than the images fill (a set stepsPerEpoch): a batch is never short or empty.
     const order = this.selfCriticalOrder(state.epoch);

@@ -11,7 +11,17 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { BackendKind } from "../../lib/runtime/backend";
-import type { LogRecord } from "../../lib/train/train-log";
+import type { TrainConfig } from "../../lib/config";
+import { runFiles, train, type TrainHooks } from "../../lib/train/loop";
+import { readLog, type LogRecord } from "../../lib/train/train-log";
+
+/** Trains, reads the final weights and the log, and frees the model (variable names must be unique among live models). */
+export async function trainAndRead(config: TrainConfig, hooks: TrainHooks = {}) {
+  const result = await train(config, { log: () => {}, ...hooks });
+  const weights = new Map(result.model.variables.map((v) => [result.model.savedName(v), Float32Array.from(v.dataSync())]));
+  result.model.dispose();
+  return { ...result, weights, log: readLog(runFiles(config.runDir).log) };
+}
 
 export function sameRunAssertions(backend: BackendKind) {
   const tolerance = backend === "wasm" || backend === "cpu" ? 0 : 1e-6;
