@@ -99,6 +99,7 @@ export function policyGradientUpdate(model: Captioner, batch: ImageBatch, sample
   const { tokens, weights } = sampleTensors(samples);
   const variables = [...model.decoder.variables, ...model.encoder.trainableVariables].filter((v) => v.trainable);
   const { value, grads } = tf.variableGrads(() => {
+    // Embedded again, inside the tape this time: sampling ran outside it, as it needs no gradient.
     const embedding = repeatRows(model.embed(batch.images), k); // [B·K, embed]
     const logits = model.decoder.forward(embedding, tokens); // [B·K, T, vocab], no dropout
     return policyGradientLoss(logits, tokens, weights);
