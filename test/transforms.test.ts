@@ -193,6 +193,20 @@ test("corrupt, truncated, non-image and missing files raise ImageError naming th
   await assert.rejects(thumbnail(file("truncated.jpg"), 64), ImageError);
 });
 
+test("failing decodes at the same time each get their own reason (libvips shares one error buffer)", async () => {
+  // 40 at once, as the caption CLI decodes. sharp told a missing file by the end of libvips's shared
+  // error buffer, and once (in CI) read one as "not an image" while a truncated file failed beside it.
+  const names = Array.from({ length: 20 }, (_, i) => [`missing-${i}.jpg`, "truncated.jpg", "garbage.jpg"][i % 3]);
+  const reasons = await Promise.all(
+    [...names, ...names].map((name) => transformImage(file(name), evalTransform()).then(() => "decoded", (err: ImageError) => err.reason)),
+  );
+  reasons.forEach((reason, i) => {
+    const name = names[i % names.length];
+    const expected = name.startsWith("missing") ? /^file not found$/ : name === "garbage.jpg" ? /^not an image/ : /^corrupt or truncated/;
+    assert.match(reason, expected, name);
+  });
+});
+
 test("invalid transform settings are refused with the field named", () => {
   assert.throws(() => evalTransform({ crop: 300 }), /crop \(300\) must not exceed resize \(256\)/);
   assert.throws(() => trainTransform({ std: [1, 0, 1] }), /std must be 3 positive numbers/);

@@ -14,6 +14,7 @@
  * extract/flop: that needs a single sharp call (no metadata round trip to learn the resized
  * size) and measured as fast (scripts/bench-transforms.ts compares the two).
  */
+import fs from "node:fs";
 import sharp from "sharp";
 import type { Random } from "./random";
 
@@ -80,11 +81,16 @@ export class ImageError extends Error {
   }
 }
 
-/** Turns sharp's error for `file` into an ImageError with a reason a person can act on. */
+/**
+ * Turns sharp's error for `file` into an ImageError with a reason a person can act on.
+ * Only the start of sharp's message is matched: libvips keeps one error buffer for all
+ * threads, so when several decodes fail at once, the rest can carry another file's error.
+ */
 function imageError(file: string, err: unknown): ImageError {
   const message = err instanceof Error ? err.message : String(err);
-  if (/Input file is missing/.test(message)) return new ImageError(file, "file not found");
-  if (/unsupported image format/.test(message)) return new ImageError(file, "not an image, or a format sharp cannot read (empty or unknown content)");
+  if (message.startsWith("Input file contains unsupported image format")) {
+    return new ImageError(file, "not an image, or a format sharp cannot read (empty or unknown content)");
+  }
   return new ImageError(file, `corrupt or truncated image (${message})`);
 }
 
@@ -95,6 +101,8 @@ function imageError(file: string, err: unknown): ImageError {
  * like PIL, tolerates mere warnings (libjpeg's "corrupt JPEG data: extraneous bytes").
  */
 function openRGB(file: string): sharp.Sharp {
+  // Asked here, not of sharp: sharp tells a missing file by the end of that shared buffer.
+  if (!fs.existsSync(file)) throw new ImageError(file, "file not found");
   return sharp(file, { failOn: "error" }).rotate().flatten({ background: ALPHA_BACKGROUND }).toColourspace("srgb");
 }
 
