@@ -8,8 +8,9 @@
 // Set-up: the notebooks' first cell, the presets, the compute backend
 export { setupNotebook, ensureDataset, notebookHeadHtml, trainConfigFor, settingsTableHtml, TUNABLE_SETTINGS } from "./notebook";
 export { hasCheckpoint, trainedSteps, loadTrainedModel, NotebookError, type NotebookSetup } from "./notebook";
-export { PRESETS, presetFor, SYNTHETIC_CONFIG, FLICKR8K_CONFIG, COCO_CONFIG, SELF_CRITICAL_DEFAULTS } from "./config";
-export type { TrainConfig, ModelConfig, SelfCriticalConfig } from "./config";
+export { PRESETS, presetFor, SYNTHETIC_CONFIG, FLICKR8K_CONFIG, COCO_CONFIG, SELF_CRITICAL_DEFAULTS } from "./train/config";
+export type { TrainConfig, SelfCriticalConfig } from "./train/config";
+export type { ModelConfig } from "./model/model-config";
 export { initBackend, type BackendInfo } from "./runtime/backend";
 export { projectRoot } from "./runtime/paths";
 
@@ -18,15 +19,15 @@ export { loadSplit, captionPairs, captionsByImage, type SplitData } from "./data
 export { tokenizeForVocabulary } from "./data/tokenizer";
 export { Vocabulary, countWords, SPECIAL_WORDS, START, END, UNK } from "./data/vocabulary";
 export { transformImage, displayImage, modelInputImage, type TransformConfig, type DisplayImage } from "./data/transforms";
-export { imageSource, type DataSource } from "./data/image-source";
+export { imageSource, type DataSource } from "./features/image-source";
 export { CaptionLoader, type Batch } from "./data/loader";
 export { Random } from "./data/random";
 export { ensureSyntheticDataset } from "./data/synthetic/ensure";
 export type { Scene } from "./data/synthetic/scene";
 
 // The model: encoder, decoder (its LSTM), the loss, one training step
-export { Captioner } from "./captioner";
-export { SHIPPED_MODEL, isModelFolder, photoWarning, modelCheckpoint, readModelCard, type ModelCard } from "./io/model-folder";
+export { Captioner } from "./inference/captioner";
+export { SHIPPED_MODEL, isModelFolder, photoWarning, modelCheckpoint, readModelCard, type ModelCard } from "./inference/model-folder";
 export { EncoderCNN } from "./model/encoder";
 export { DecoderRNN } from "./model/decoder";
 export { lstmCell, lstmStep, lstmRun, type LSTMState } from "./model/lstm";

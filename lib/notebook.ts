@@ -4,7 +4,7 @@
  * continued, and errors that tell a person what to do in one line.
  *
  * Environment variables, all optional:
- *   CAPTIONER_DATASET   a preset of lib/config.ts (PRESETS): "synthetic" (default), "flickr8k", "coco"
+ *   CAPTIONER_DATASET   a preset of lib/train/config.ts (PRESETS): "synthetic" (default), "flickr8k", "coco"
  *   CAPTIONER_DATA_ROOT where that dataset is, if not in the preset's folder (e.g. a Flickr8k elsewhere)
  *   CAPTIONER_BACKBONE  a local copy of the preset's pretrained backbone (offline machines)
  *   CAPTIONER_RUN_DIR   the run folder; default runs/latest (`npm start` points it at its last run)
@@ -13,10 +13,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { initBackend, type BackendInfo } from "./runtime/backend";
-import { Captioner } from "./captioner";
-import { SHIPPED_MODEL } from "./io/model-folder";
-import { readCheckpointMeta, resolveCheckpoint } from "./train/checkpoint";
-import { dataFolderFor, presetFor, QUICK_SETTINGS, type DatasetName, type TrainConfig } from "./config";
+import { Captioner } from "./inference/captioner";
+import { SHIPPED_MODEL } from "./inference/model-folder";
+import { readCheckpointMeta, resolveCheckpoint } from "./io/checkpoint";
+import { dataFolderFor, presetFor, QUICK_SETTINGS, type DatasetName, type TrainConfig } from "./train/config";
 import { escapeHtml } from "./display/cards";
 import { plotlyLibraryHtml } from "./display/plotly";
 import { tableHtml } from "./display/table";
@@ -30,7 +30,7 @@ export interface NotebookSetup {
   runDir: string;
   dataset: DatasetName;
   quick: boolean;
-  /** The dataset's preset (lib/config.ts), before a learner's changes. */
+  /** The dataset's preset (lib/train/config.ts), before a learner's changes. */
   preset: TrainConfig;
   /** The dataset's folder (absolute). */
   dataRoot: string;

@@ -35,7 +35,7 @@
  * - `features`: a frozen backbone's forward pass (MobileNet V1 0.75 from --backbone-dir, default
  *   ../shared/models/mobilenet_v1_0.75_224), batches of 32 224x224 images, images per second:
  *   `images_per_second` with batch norm folded into fused convolutions (what the project runs,
- *   lib/model/folded-cnn.ts), `layers_model_images_per_second` as the tfjs layers model runs it,
+ *   lib/runtime/folded-cnn.ts), `layers_model_images_per_second` as the tfjs layers model runs it,
  *   interleaved in the same process, and their ratio `speedup_from_folding`; with PyTorch, the
  *   same architecture on one thread (scripts/bench_torch_mobilenet.py). The CNN alone: decoding
  *   JPEGs runs on sharp's own threads beside it.
@@ -46,10 +46,10 @@ import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "node:fs";
 import { BACKEND_KINDS, BackendKind, initBackend } from "../lib/runtime/backend";
-import { foldLayersModel } from "../lib/model/folded-cnn";
-import { fileSystemHandler } from "../lib/model/model-cache";
-import { FLICKR8K_CONFIG, SELF_CRITICAL_DEFAULTS, SYNTHETIC_CONFIG } from "../lib/config";
-import { Captioner } from "../lib/captioner";
+import { foldLayersModel } from "../lib/runtime/folded-cnn";
+import { fileSystemHandler } from "../lib/io/model-cache";
+import { FLICKR8K_CONFIG, SELF_CRITICAL_DEFAULTS, SYNTHETIC_CONFIG } from "../lib/train/config";
+import { Captioner } from "../lib/inference/captioner";
 import { Vocabulary } from "../lib/data/vocabulary";
 import { Random } from "../lib/data/random";
 import { CiderReward } from "../lib/train/cider-reward";

@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
-import { SYNTHETIC_CONFIG } from "../lib/config";
+import { SYNTHETIC_CONFIG } from "../lib/train/config";
 import { captionPairs, loadSplit, type SplitData } from "../lib/data/dataset";
 import { batchTensors, CaptionLoader } from "../lib/data/loader";
 import { sceneScores } from "../lib/evaluation/metrics/scene-score";

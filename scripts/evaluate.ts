@@ -18,12 +18,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { initBackend } from "../lib/runtime/backend";
-import { Captioner } from "../lib/captioner";
+import { Captioner } from "../lib/inference/captioner";
 import type { Split } from "../lib/data/coco";
-import { PRESETS, presetFor } from "../lib/config";
+import { PRESETS, presetFor } from "../lib/train/config";
 import { loadSplit, type SplitData } from "../lib/data/dataset";
 import { evaluateSplit, scoreCaptions } from "../lib/evaluation/evaluate-split";
-import { imageSource } from "../lib/data/image-source";
+import { imageSource } from "../lib/features/image-source";
 import { METRIC_NAMES, type CocoScores } from "../lib/evaluation/metrics/evaluate";
 import { captionStats, type CaptionStats } from "../lib/evaluation/caption-stats";
 

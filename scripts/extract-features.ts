@@ -1,6 +1,6 @@
 /**
  * Extracts a split's image features with a frozen pretrained backbone into a feature cache
- * (lib/data/feature-cache.ts), so that training reads features instead of running the CNN every epoch.
+ * (lib/features/feature-cache.ts), so that training reads features instead of running the CNN every epoch.
  *
  *   npm run features -- --data coco --split train               # data/cocoapi, the COCO preset's MobileNet V2
  *   npm run features -- --data flickr8k --data-root ../flickr8k --backbone ../models/mobilenet_v1_0.75_224
@@ -23,12 +23,12 @@ import { parseArgs } from "node:util";
 import sharp from "sharp";
 import { initBackend } from "../lib/runtime/backend";
 import { SPLITS, type Split } from "../lib/data/coco";
-import { PRESETS, presetFor } from "../lib/config";
+import { PRESETS, presetFor } from "../lib/train/config";
 import { loadSplit } from "../lib/data/dataset";
-import { extractFeatures, featureProgressBar, type FeatureExtractionResult, type ImageRef } from "../lib/data/feature-cache";
-import { featureCacheDir } from "../lib/data/image-source";
+import { extractFeatures, featureProgressBar, type FeatureExtractionResult, type ImageRef } from "../lib/features/feature-cache";
+import { featureCacheDir } from "../lib/features/image-source";
 import { PretrainedBackbone, transformFor, type BackboneSpec } from "../lib/model/backbone";
-import { DEFAULT_MODEL_CACHE } from "../lib/model/model-cache";
+import { DEFAULT_MODEL_CACHE } from "../lib/io/model-cache";
 import { transformImage } from "../lib/data/transforms";
 import { BACKBONE_FLAGS, backboneFromFlags } from "./backbone-args";
 

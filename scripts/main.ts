@@ -16,7 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { customAlphabet } from "nanoid";
-import { dataFolderFor, presetFor } from "../lib/config";
+import { dataFolderFor, presetFor } from "../lib/train/config";
 import { readJson } from "../lib/io/json-file";
 import { ensureSyntheticDataset } from "../lib/data/synthetic";
 import { assertJupyter, buildLibIfStale, ensureKernel, pointLatestRun, PROJECT_ROOT, runNotebooks, shortPath } from "./run-notebooks";

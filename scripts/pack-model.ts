@@ -1,5 +1,5 @@
 /**
- * Packs a trained run into a model folder that ships in git (lib/io/model-folder.ts):
+ * Packs a trained run into a model folder that ships in git (lib/inference/model-folder.ts):
  *
  *   npm run pack-model -- --checkpoint runs/flickr8k --backbone ../models/mobilenet_v1_0.75_224 \
  *                         --out models/flickr8k-mobilenet [--backbone-quantization uint8] [--quantization uint8]
@@ -9,7 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { initBackend } from "../lib/runtime/backend";
-import { packModel } from "../lib/io/model-folder";
+import { packModel } from "../lib/inference/model-folder";
 import type { Quantization } from "../lib/io/quantize";
 
 const QUANTIZATIONS = ["float32", "float16", "uint8"];

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { SingleBar } from "cli-progress";
-import { parseConfigFields, presetFor, PRESETS, SELF_CRITICAL_DEFAULTS, type DatasetName, type TrainConfig } from "../lib/config";
+import { parseConfigFields, presetFor, PRESETS, SELF_CRITICAL_DEFAULTS, type DatasetName, type TrainConfig } from "../lib/train/config";
 import { BACKBONES } from "../lib/model/backbone";
 import { BACKBONE_FLAGS, backboneFromFlags } from "./backbone-args";
 import { formatSeconds } from "../lib/runtime/format";
@@ -18,7 +18,7 @@ const USAGE = `npm run train -- [--data synthetic|coco|flickr8k] [--data-root DI
                  [--self-critical EPOCHS|none] [--scst-samples K] [--scst-baseline greedy|mean] [--scst-lr X] [--scst-images N]
 npm run train -- --resume RUN_DIR [--epochs N] [--max-steps N] [other settings the run may change]
 
-A new run takes the preset of --data (lib/config.ts), then the settings in --config FILE (a JSON
+A new run takes the preset of --data (lib/train/config.ts), then the settings in --config FILE (a JSON
 object of TrainConfig settings, e.g. another run's config.json), then the flags. It refuses a run
 folder that already holds checkpoints. --max-steps N stops (with a checkpoint) after N steps in all.
 Ctrl-C or SIGTERM checkpoints the current step and exits.
@@ -32,7 +32,7 @@ refused one fails without touching the run. A value equal to the run's own is no
 (lib/train/self-critical.ts): per step, --scst-images images, --scst-samples captions sampled from
 each, rewarded by CIDEr-D against the baseline --scst-baseline (greedy: the greedy caption's
 reward; mean: the mean of the image's other samples), Adam at --scst-lr. Settings not given are
-the preset's, or SELF_CRITICAL_DEFAULTS (lib/config.ts). "none" removes the phase.
+the preset's, or SELF_CRITICAL_DEFAULTS (lib/train/config.ts). "none" removes the phase.
 
 --backbone takes a preset (${Object.keys(BACKBONES).join(", ")}, with --backbone-source DIR for a local copy) or a tfjs
 model folder; --backbone-name, --backbone-format, --feature-layer, --input-size, --resize and

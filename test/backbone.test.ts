@@ -11,8 +11,8 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
 import { BACKBONES, backboneSpecFrom, MINUS_ONE_TO_ONE, MOBILENET_V1_025, MOBILENET_V1_025_GRAPH, MOBILENET_V1_075, PretrainedBackbone } from "../lib/model/backbone";
-import { foldLayersModel } from "../lib/model/folded-cnn";
-import { fileSystemHandler, modelJsonFormat } from "../lib/model/model-cache";
+import { foldLayersModel } from "../lib/runtime/folded-cnn";
+import { fileSystemHandler, modelJsonFormat } from "../lib/io/model-cache";
 import { backboneFromFlags } from "../scripts/backbone-args";
 
 const MODELS = path.resolve(__dirname, "../../shared/models");

@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import sharp from "sharp";
 import { initBackend } from "../lib/runtime/backend";
-import { Captioner } from "../lib/captioner";
+import { Captioner } from "../lib/inference/captioner";
 import { tinyTrainConfig } from "./helpers/tiny-config";
 import { evaluateFiles, METRIC_NAMES } from "../lib/evaluation/metrics/evaluate";
 import { ensureSyntheticDataset } from "../lib/data/synthetic/ensure";

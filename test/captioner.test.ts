@@ -1,5 +1,5 @@
 /**
- * The Captioner (lib/captioner.ts): a saved and reloaded model captions exactly as before,
+ * The Captioner (lib/inference/captioner.ts): a saved and reloaded model captions exactly as before,
  * beam search with k = 1 is greedy decoding, a checkpoint refuses a vocabulary it was not
  * trained with, real photos (one of them grayscale) are captioned, and a model on the
  * pretrained MobileNet trains on cached features and captions.
@@ -12,12 +12,12 @@ import * as path from "node:path";
 import sharp from "sharp";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
-import { Captioner, concat } from "../lib/captioner";
-import type { ModelConfig } from "../lib/config";
+import { Captioner, concat } from "../lib/inference/captioner";
+import type { ModelConfig } from "../lib/model/model-config";
 import { tinyTrainConfig } from "./helpers/tiny-config";
 import { loadCaptions } from "../lib/data/coco";
 import { captionImages } from "../lib/evaluation/evaluate-split";
-import { imageSource } from "../lib/data/image-source";
+import { imageSource } from "../lib/features/image-source";
 import { CaptionLoader } from "../lib/data/loader";
 import { MOBILENET_V1_025, PretrainedBackbone } from "../lib/model/backbone";
 import { trainStep } from "../lib/model/train-step";

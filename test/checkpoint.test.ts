@@ -11,7 +11,7 @@ import {
   restoreOptimizer,
   restoreVariables,
   saveCheckpoint,
-} from "../lib/train/checkpoint";
+} from "../lib/io/checkpoint";
 
 const vocab = (words: string[]) => ({
   toJSON: () => ({ words }),

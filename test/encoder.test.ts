@@ -8,7 +8,7 @@ import sharp from "sharp";
 import { initBackend } from "../lib/runtime/backend";
 import { MOBILENET_V1_025, MOBILENET_V1_025_GRAPH, PretrainedBackbone, transformFor, type BackboneSpec } from "../lib/model/backbone";
 import { EncoderCNN } from "../lib/model/encoder";
-import { fileSystemHandler, modelJsonUrl } from "../lib/model/model-cache";
+import { fileSystemHandler, modelJsonUrl } from "../lib/io/model-cache";
 import { SmallCNN } from "../lib/model/small-cnn";
 import { transformImage } from "../lib/data/transforms";
 import { FileServer } from "./helpers/file-server";

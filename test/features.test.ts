@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
-import { extractFeatures, FeatureCache, featureFingerprint, featureSource, type ImageRef } from "../lib/data/feature-cache";
+import { extractFeatures, FeatureCache, featureFingerprint, featureSource, type ImageRef } from "../lib/features/feature-cache";
 import { fromFloat16, fromHalfBits, toFloat16, toHalfBits } from "../lib/io/float16";
 import { MOBILENET_V1_025_GRAPH, PretrainedBackbone, transformFor } from "../lib/model/backbone";
 import { ImageError, transformImage } from "../lib/data/transforms";

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { ZipFile } from "yazl";
 import { initBackend } from "../lib/runtime/backend";
-import { FLICKR8K_CONFIG } from "../lib/config";
+import { FLICKR8K_CONFIG } from "../lib/train/config";
 import { loadSplit } from "../lib/data/dataset";
 import { readLog } from "../lib/train/train-log";
 import { train } from "../lib/train/loop";

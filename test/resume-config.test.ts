@@ -8,11 +8,11 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from "../lib/train/checkpoint";
-import { parseConfigFields, type TrainConfig } from "../lib/config";
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from "../lib/io/checkpoint";
+import { parseConfigFields, type TrainConfig } from "../lib/train/config";
 import { writeJsonAtomically } from "../lib/io/json-file";
 import { readResumePoint, RESUME_RULES, resumedConfig } from "../lib/train/resume-config";
-import type { TrainState } from "../lib/train/loop";
+import type { TrainState } from "../lib/train/resume-config";
 import { tinyTrainConfig } from "./helpers/tiny-config";
 
 /** The run's settings as stored; it was started in a folder it no longer is in. */

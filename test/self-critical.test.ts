@@ -27,7 +27,7 @@ import { readJson } from "../lib/io/json-file";
 import { ensureSyntheticDataset } from "../lib/data/synthetic/ensure";
 import type { StepProgress } from "../lib/train/loop";
 import { stepRecords } from "../lib/train/train-log";
-import type { TrainConfig } from "../lib/config";
+import type { TrainConfig } from "../lib/train/config";
 import { sameRunAssertions, trainAndRead } from "./helpers/same-run";
 import { tinyTrainConfig } from "./helpers/tiny-config";
 

@@ -10,9 +10,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { initBackend } from "../lib/runtime/backend";
-import { Captioner } from "../lib/captioner";
+import { Captioner } from "../lib/inference/captioner";
 import { readJson } from "../lib/io/json-file";
-import { isModelFolder, SHIPPED_MODEL } from "../lib/io/model-folder";
+import { isModelFolder, SHIPPED_MODEL } from "../lib/inference/model-folder";
 import { main as caption } from "../scripts/caption";
 
 const ROOT = path.resolve(__dirname, "..");

@@ -4,10 +4,10 @@
  * on the synthetic scenes, check each caption against what is really in the picture.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Captioner, CaptionOptions } from "../captioner";
+import type { Captioner, CaptionOptions } from "../inference/captioner";
 import { batchTensors, CaptionLoader, scoredTokens, type Batch, type CaptionPair } from "../data/loader";
 import { captionLoss } from "../model/loss";
-import type { DataSource } from "../data/image-source";
+import type { DataSource } from "../features/image-source";
 import { captionPairs, type SplitData } from "../data/dataset";
 import type { Caption } from "../inference/greedy";
 import { evaluateResults, referenceCaptions, type CocoResult, type CocoScores } from "./metrics/evaluate";

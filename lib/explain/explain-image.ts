@@ -8,7 +8,7 @@
  */
 import sharp from "sharp";
 import * as tf from "@tensorflow/tfjs";
-import type { Captioner } from "../captioner";
+import type { Captioner } from "../inference/captioner";
 import type { Caption } from "../inference/greedy";
 import { ImageError, transformImage } from "../data/transforms";
 import { captionMaps } from "./grad-cam";

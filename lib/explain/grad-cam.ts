@@ -19,7 +19,7 @@
  * sum of the rows' scores with respect to row t of the repeated A is word t's own gradient.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Captioner } from "../captioner";
+import type { Captioner } from "../inference/captioner";
 import { hasFeatureMap, type MapBackbone } from "../model/backbone";
 import { logSoftmax } from "../model/loss";
 import { END, START } from "../data/vocabulary";

@@ -8,7 +8,7 @@
  *   map[cell] = max(0, log p(w_t | image) − log p(w_t | image with the cell covered)), divided by its maximum
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Captioner } from "../captioner";
+import type { Captioner } from "../inference/captioner";
 import { logSoftmax } from "../model/loss";
 import { END, START } from "../data/vocabulary";
 

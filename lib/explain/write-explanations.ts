@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Captioner } from "../captioner";
+import type { Captioner } from "../inference/captioner";
 import type { Caption } from "../inference/greedy";
 import { explainImage } from "./explain-image";
 import { explanationPage, wordFigures } from "./word-maps-html";

@@ -14,8 +14,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { evalTransform, type TransformConfig } from "../data/transforms";
-import { DEFAULT_MODEL_CACHE, fileSystemHandler, hashModelFolder, modelFolder, modelJsonFormat } from "./model-cache";
-import { foldLayersModel } from "./folded-cnn";
+import { DEFAULT_MODEL_CACHE, fileSystemHandler, hashModelFolder, modelFolder, modelJsonFormat } from "../io/model-cache";
+import { foldLayersModel } from "../runtime/folded-cnn";
 import { evenGeometry, geometryOf, kerasGridLayers, type MapGeometry } from "./map-geometry";
 
 /** Per-channel normalisation of RGB pixels scaled to [0,1]: `(pixel - mean) / std`. */

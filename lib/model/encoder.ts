@@ -5,7 +5,7 @@
  *                                  --linear---> --batch norm--> embedding [batch, embedSize]
  *
  * With a frozen pretrained backbone only the linear layer learns, and the features can be
- * computed once and read from a feature cache (lib/data/feature-cache.ts): then training calls
+ * computed once and read from a feature cache (lib/features/feature-cache.ts): then training calls
  * `embed(features)` directly and never runs the CNN. With the small from-scratch CNN the
  * backbone's variables train too.
  */

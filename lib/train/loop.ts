@@ -24,17 +24,17 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, type BackendInfo } from "../runtime/backend";
-import { Captioner, concat } from "../captioner";
-import { listCheckpoints, recordIfBest, restoreOptimizer } from "./checkpoint";
+import { Captioner, concat } from "../inference/captioner";
+import { listCheckpoints, recordIfBest, restoreOptimizer } from "../io/checkpoint";
 import { formatSeconds } from "../runtime/format";
 import { writeJsonAtomically } from "../io/json-file";
-import { learningRateAt, phaseOf, totalEpochs, type TrainConfig } from "../config";
+import { learningRateAt, phaseOf, totalEpochs, type TrainConfig } from "./config";
 import { captionPairs, captionsByImage, loadSplit, type SplitData } from "../data/dataset";
 import { captionImages, flatScores, referenceLoss, scoreCaptions, type SplitEvaluation } from "../evaluation/evaluate-split";
-import { imageSource, type DataSource } from "../data/image-source";
-import { batchTensors, CaptionLoader, scoredTokens, type Batch, type LoaderState } from "../data/loader";
+import { imageSource, type DataSource } from "../features/image-source";
+import { batchTensors, CaptionLoader, scoredTokens, type Batch } from "../data/loader";
 import { perplexity } from "../model/loss";
-import { readResumePoint, resumedConfig, type ResumePoint } from "./resume-config";
+import { readResumePoint, resumedConfig, type ResumePoint, type TrainState } from "./resume-config";
 import { trainStep } from "../model/train-step";
 import { ensureSyntheticDataset } from "../data/synthetic/ensure";
 import { appendRecord, truncateLog, type EpochRecord, type StepRecord } from "./train-log";
@@ -43,20 +43,6 @@ import { wordPresenceTargets } from "../model/word-presence";
 import { Random } from "../data/random";
 import { CiderReward } from "./cider-reward";
 import { selfCriticalStep, type SelfCriticalStats } from "./self-critical";
-
-/** What a checkpoint records of the loop, to resume it. */
-export interface TrainState {
-  /** Steps done in total. */
-  step: number;
-  /** Epochs completed. */
-  epoch: number;
-  /** Steps done in the current epoch. */
-  stepInEpoch: number;
-  /** Where the data loader stands (its sampler and RNG). */
-  loader: LoaderState;
-  /** Training seconds so far, over all runs. */
-  seconds: number;
-}
 
 export interface StepProgress {
   step: number;

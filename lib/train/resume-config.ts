@@ -10,9 +10,23 @@
  * saved place in the data) and are refused, saying why. RESUME_RULES is the one table of which is which.
  */
 import * as path from "node:path";
-import { readCheckpointMeta, resolveCheckpoint } from "./checkpoint";
-import { parseTrainConfig, type TrainConfig } from "../config";
-import type { TrainState } from "./loop";
+import { readCheckpointMeta, resolveCheckpoint } from "../io/checkpoint";
+import { parseTrainConfig, type TrainConfig } from "./config";
+import type { LoaderState } from "../data/loader";
+
+/** What a checkpoint records of the loop, to resume it. */
+export interface TrainState {
+  /** Steps done in total. */
+  step: number;
+  /** Epochs completed. */
+  epoch: number;
+  /** Steps done in the current epoch. */
+  stepInEpoch: number;
+  /** Where the data loader stands (its sampler and RNG). */
+  loader: LoaderState;
+  /** Training seconds so far, over all runs. */
+  seconds: number;
+}
 
 export interface ResumeRule<V> {
   /** Whether a resumed run may take another value than the checkpoint's. */

@@ -23,8 +23,8 @@
  * the loss alike: the captions are scored under the same distribution that drew them.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Captioner } from "../captioner";
-import type { SelfCriticalConfig } from "../config";
+import type { Captioner } from "../inference/captioner";
+import type { SelfCriticalConfig } from "./config";
 import { START } from "../data/vocabulary";
 import type { Random } from "../data/random";
 import { greedyCaptions, type Caption } from "../inference/greedy";

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { BackendKind } from "../../lib/runtime/backend";
-import type { TrainConfig } from "../../lib/config";
+import type { TrainConfig } from "../../lib/train/config";
 import { runFiles, train, type TrainHooks } from "../../lib/train/loop";
 import { readLog, type LogRecord } from "../../lib/train/train-log";
 

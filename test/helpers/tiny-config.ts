@@ -1,4 +1,4 @@
-import { SYNTHETIC_CONFIG, type TrainConfig } from "../../lib/config";
+import { SYNTHETIC_CONFIG, type TrainConfig } from "../../lib/train/config";
 
 /**
  * A model small enough for a training step to take milliseconds, on a 60-image synthetic set

@@ -3,31 +3,8 @@
  * embedded synthetic scenes (trains in minutes on a CPU), Flickr8k (real photos, under an hour
  * on a CPU) and MS COCO 2014 (the original course's task).
  */
-import { MOBILENET_V1_075, MOBILENET_V2, type BackboneSpec } from "./model/backbone";
-
-/** Which image encoder: the small CNN trained from scratch, or a frozen pretrained backbone. */
-export type EncoderChoice =
-  | { kind: "small-cnn"; inputSize: number; filters: number[] }
-  | { kind: "pretrained"; backbone: BackboneSpec };
-
-/** What defines the model. A checkpoint stores it, and refuses to load into a model with other values. */
-export interface ModelConfig {
-  encoder: EncoderChoice;
-  /** Size of the image and word embeddings (the LSTM's input). */
-  embedSize: number;
-  /** Size of the LSTM's hidden state. */
-  hiddenSize: number;
-  numLayers: number;
-  /** Dropout on the LSTM outputs while training (0 = none). */
-  dropout: number;
-  /** A word enters the vocabulary if it occurs at least this many times in the training captions. */
-  vocabThreshold: number;
-  /**
-   * Weight of the auxiliary word-presence loss that teaches the encoder directly which words
-   * describe the image (model/word-presence.ts); 0 = off, as in the original Show and Tell.
-   */
-  wordLoss: number;
-}
+import { MOBILENET_V1_075, MOBILENET_V2 } from "../model/backbone";
+import type { ModelConfig } from "../model/model-config";
 
 export interface TrainConfig extends ModelConfig {
   /**
@@ -37,7 +14,7 @@ export interface TrainConfig extends ModelConfig {
   dataset: DatasetName;
   /** Dataset root: the COCO layout (annotations/, images/<split>2014/) or Flickr8k's (lib/data/flickr8k.ts). */
   dataRoot: string;
-  /** Feature caches of frozen backbones: `<featureDir>/<backbone name>/<split>/` (lib/data/feature-cache.ts). */
+  /** Feature caches of frozen backbones: `<featureDir>/<backbone name>/<split>/` (lib/features/feature-cache.ts). */
   featureDir: string;
   /** Synthetic only: how many images to generate (80/10/10 train/val/test). */
   syntheticImages: number;
@@ -225,14 +202,6 @@ export function phaseOf(config: Pick<TrainConfig, "epochs">, epoch: number): "cr
 
 /** The presets by dataset name: what CAPTIONER_DATASET, `npm run train -- --data` and the notebooks choose from. */
 export const PRESETS: Record<DatasetName, TrainConfig> = { synthetic: SYNTHETIC_CONFIG, coco: COCO_CONFIG, flickr8k: FLICKR8K_CONFIG };
-
-/** The settings a checkpoint must agree with to be loaded into a model. */
-export const MODEL_KEYS: (keyof ModelConfig)[] = ["encoder", "embedSize", "hiddenSize", "numLayers", "vocabThreshold"];
-
-export function modelConfigOf(config: ModelConfig): ModelConfig {
-  const { encoder, embedSize, hiddenSize, numLayers, dropout, vocabThreshold, wordLoss } = config;
-  return { encoder, embedSize, hiddenSize, numLayers, dropout, vocabThreshold, wordLoss };
-}
 
 /**
  * Checks settings read from a file (a `--config` file, a checkpoint's config.json) and returns

@@ -14,13 +14,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import type { ModelConfig } from "../config";
-import { readCheckpointMeta, resolveCheckpoint, type CheckpointMeta } from "../train/checkpoint";
-import { readJson, writeJsonAtomically } from "./json-file";
-import { fileSystemHandler, modelJsonFormat } from "../model/model-cache";
+import type { ModelConfig } from "../model/model-config";
+import { readCheckpointMeta, resolveCheckpoint, type CheckpointMeta } from "../io/checkpoint";
+import { readJson, writeJsonAtomically } from "../io/json-file";
+import { fileSystemHandler, modelJsonFormat } from "../io/model-cache";
 import { projectPath } from "../runtime/paths";
-import { encodeQuantized, shard, type Quantization } from "./quantize";
-import { loadTensors, type NamedTensor } from "./weights-io";
+import { encodeQuantized, shard, type Quantization } from "../io/quantize";
+import { loadTensors, type NamedTensor } from "../io/weights-io";
 
 /** The captioner that ships with the project: Flickr8k, MobileNet V1 0.75 (its README is the model card). */
 export const SHIPPED_MODEL = projectPath("models", "flickr8k-mobilenet");

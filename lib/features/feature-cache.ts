@@ -27,7 +27,7 @@ import * as tf from "@tensorflow/tfjs";
 import { SingleBar } from "cli-progress";
 import { fromFloat16, toFloat16 } from "../io/float16";
 import type { BackboneFingerprint } from "../model/backbone";
-import { ImageError, transformImage, type TransformConfig } from "./transforms";
+import { ImageError, transformImage, type TransformConfig } from "../data/transforms";
 import { formatSeconds } from "../runtime/format";
 import { readJson, writeJsonAtomically } from "../io/json-file";
 

@@ -7,7 +7,7 @@
  * checkpoint and come back from one.
  */
 import * as tf from "@tensorflow/tfjs";
-import { type ModelConfig, MODEL_KEYS, modelConfigOf } from "./config";
+import { type ModelConfig, MODEL_KEYS, modelConfigOf } from "../model/model-config";
 import {
   assertSameConfig,
   readCheckpointMeta,
@@ -15,17 +15,17 @@ import {
   resolveCheckpoint,
   restoreVariables,
   saveCheckpoint,
-} from "./train/checkpoint";
-import { EncoderCNN } from "./model/encoder";
-import { hasModelCard, isModelFolder, modelFolderParts, readModelCard } from "./io/model-folder";
-import { PretrainedBackbone, transformFor, type Backbone } from "./model/backbone";
-import { DecoderRNN } from "./model/decoder";
-import { SmallCNN } from "./model/small-cnn";
-import { WordPresenceHead } from "./model/word-presence";
-import { greedyCaptions, type Caption } from "./inference/greedy";
-import { beamSearchCaptions } from "./inference/beam-search";
-import { transformImage, type TransformConfig } from "./data/transforms";
-import { assertSameVocabulary, Vocabulary, type VocabularyJSON } from "./data/vocabulary";
+} from "../io/checkpoint";
+import { EncoderCNN } from "../model/encoder";
+import { hasModelCard, isModelFolder, modelFolderParts, readModelCard } from "./model-folder";
+import { PretrainedBackbone, transformFor, type Backbone } from "../model/backbone";
+import { DecoderRNN } from "../model/decoder";
+import { SmallCNN } from "../model/small-cnn";
+import { WordPresenceHead } from "../model/word-presence";
+import { greedyCaptions, type Caption } from "./greedy";
+import { beamSearchCaptions } from "./beam-search";
+import { transformImage, type TransformConfig } from "../data/transforms";
+import { assertSameVocabulary, Vocabulary, type VocabularyJSON } from "../data/vocabulary";
 
 export interface CaptionOptions {
   /** 1 = greedy decoding; k > 1 = beam search with k hypotheses. */
@@ -79,7 +79,7 @@ export class Captioner {
 
   /**
    * Loads a checkpoint: a checkpoint folder, a run folder (its latest checkpoint, or with
-   * `which: "best"` the best by val CIDEr), or a shipped model folder (lib/io/model-folder.ts). With
+   * `which: "best"` the best by val CIDEr), or a shipped model folder (lib/inference/model-folder.ts). With
    * `expected`, a checkpoint made with another model configuration is refused.
    */
   static async load(where: string, expected?: ModelConfig, which: "latest" | "best" = "latest"): Promise<Captioner> {

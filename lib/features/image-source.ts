@@ -2,24 +2,29 @@
  * Where a batch's image data comes from: decoded pixels, or backbone features cached on disk.
  *
  * With a frozen backbone the CNN's output never changes, so it is computed once per image and
- * read back (lib/data/feature-cache.ts): an epoch then costs only the decoder. What that gives up is
+ * read back (lib/features/feature-cache.ts): an epoch then costs only the decoder. What that gives up is
  * augmentation — every epoch sees the same centre crop of each image, never a random crop or a
  * flip. With a trainable CNN (the small one on the synthetic scenes) pixels must be decoded;
  * when the transform has no randomness their decoded form is kept in memory after first use.
  */
 import * as path from "node:path";
-import type { Captioner } from "../captioner";
-import type { CocoCaptionIndex } from "./coco";
+import type { CocoCaptionIndex } from "../data/coco";
 import { extractFeatures, FeatureCache, featureSource, type FeatureExtractionProgress } from "./feature-cache";
-import type { ImageSource } from "./loader";
-import { PretrainedBackbone } from "../model/backbone";
-import { transformSource, type TransformConfig } from "./transforms";
+import type { ImageSource } from "../data/loader";
+import { PretrainedBackbone, type Backbone } from "../model/backbone";
+import { transformSource, type TransformConfig } from "../data/transforms";
 
 export interface DataSource {
   source: ImageSource;
   /** Shape of one image's data: [S, S, 3] pixels or [featureDim] features. */
   shape: number[];
   close(): Promise<void>;
+}
+
+/** What a source needs of a captioner: its image encoder's backbone, and its transform (train or eval). */
+export interface ImageModel {
+  backbone: Backbone;
+  transform(train?: boolean, flip?: boolean): TransformConfig;
 }
 
 export interface SourceOptions {
@@ -32,7 +37,7 @@ export interface SourceOptions {
   onProgress?: (p: FeatureExtractionProgress) => void;
 }
 
-export async function imageSource(model: Captioner, index: CocoCaptionIndex, split: string, opts: SourceOptions): Promise<DataSource> {
+export async function imageSource(model: ImageModel, index: CocoCaptionIndex, split: string, opts: SourceOptions): Promise<DataSource> {
   const backbone = model.backbone;
   if (opts.featureCache && backbone instanceof PretrainedBackbone) {
     const dir = featureCacheDir(opts.cacheDir, backbone.name, split);

@@ -16,8 +16,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { nanoid } from "nanoid";
-import { readJson, writeJsonAtomically } from "../io/json-file";
-import { loadTensors, NamedTensor, saveTensors } from "../io/weights-io";
+import { readJson, writeJsonAtomically } from "./json-file";
+import { loadTensors, NamedTensor, saveTensors } from "./weights-io";
 
 export const CHECKPOINT_FORMAT = "captioner-checkpoint";
 export const CHECKPOINT_VERSION = 1;

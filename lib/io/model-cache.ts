@@ -15,7 +15,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { nanoid } from "nanoid";
 import { projectPath, projectRoot } from "../runtime/paths";
-import { readJson } from "../io/json-file";
+import { readJson } from "./json-file";
 
 /** Default parent folder of downloaded models: data/models in the project, wherever the code runs from. */
 export const DEFAULT_MODEL_CACHE = projectPath("data", "models");
