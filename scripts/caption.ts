@@ -1,5 +1,5 @@
 /**
- * npm run caption -- [--checkpoint DIR] [--beam K] [--alpha A] [--max-length N] [--allow-unk] [--json] [--results FILE] IMAGE_OR_FOLDER...
+ * npm run caption -- [--checkpoint DIR] [--beam K] [--alpha A] [--max-length N] [--allow-unk] [--dangling-ends allow|forbid] [--json] [--results FILE] IMAGE_OR_FOLDER...
  *
  * Captions image files with a trained model: by default the captioner that ships with the
  * project (models/flickr8k-mobilenet, offline). DIR is a model folder, a run folder (its best
@@ -40,6 +40,7 @@ const FLAGS = {
   alpha: { type: "string", shown: "the model's", what: "beam search's length normalisation: captions compared by logProb / length^alpha (the shipped card's: 1)" },
   "max-length": { type: "string", shown: "20", what: "most tokens per caption, <end> included" },
   "allow-unk": { type: "boolean", shown: "false", what: "let captions contain <unk> (masked out by default: a training device, not a word)" },
+  "dangling-ends": { type: "string", shown: "the model's", what: 'allow or forbid: may a caption end on "a", "the", "in"... (the shipped card\'s: see its README)' },
   json: { type: "boolean", shown: "false", what: 'one JSON object per line: {"file", "caption", "logProb"}' },
   results: { type: "string", shown: "none", what: "also write the captions as a COCO results file for npm run eval (image id from the file name)" },
   explain: { type: "string", shown: "none", what: "also write, per image, DIR/<name>.json and .html: where the model looked for each word (Grad-CAM)" },
@@ -111,8 +112,14 @@ function parseCliArgs(argv: string[]): CliOptions | "help" {
       alpha: optional(text("alpha"), (v) => nonNegative("alpha", v)),
       maxLength: positiveInt("max-length", text("max-length") ?? "20"),
       allowUnk: values["allow-unk"] === true,
+      noDanglingEnd: optional(values["dangling-ends"] as string | undefined, danglingEnds),
     },
   };
+}
+
+function danglingEnds(value: string): boolean {
+  if (value !== "allow" && value !== "forbid") throw new Error(`--dangling-ends must be allow or forbid, got ${value}`);
+  return value === "forbid";
 }
 
 function optional<T>(value: string | undefined, parse: (value: string) => T): T | undefined {

@@ -28,7 +28,7 @@ import { METRIC_NAMES, type CocoScores } from "../lib/evaluation/metrics/evaluat
 import { captionStats, type CaptionStats } from "../lib/evaluation/caption-stats";
 
 const USAGE = `usage: npm run evaluate -- --model DIR [--data ${Object.keys(PRESETS).join("|")}] [--data-root DIR]
-       [--split val|test] [--beam 1,3] [--alpha A] [--allow-unk] [--blind "a caption"] [--features] [--out DIR] [--json]`;
+       [--split val|test] [--beam 1,3] [--alpha A] [--allow-unk] [--dangling-ends allow|forbid] [--blind "a caption"] [--features] [--out DIR] [--json]`;
 
 function parse() {
   const { values } = parseArgs({
@@ -42,6 +42,7 @@ function parse() {
       blind: { type: "string" },
       features: { type: "boolean", default: false },
       "allow-unk": { type: "boolean", default: false },
+      "dangling-ends": { type: "string" },
       out: { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -53,7 +54,9 @@ function parse() {
   if (values.split !== "val" && values.split !== "test") throw new Error(`--split must be val or test, got ${values.split}`);
   const beams = values.beam.split(",").map(Number);
   if (!beams.every((k) => Number.isInteger(k) && k >= 1)) throw new Error(`--beam must list positive integers, got ${values.beam}`);
-  return { ...values, model: values.model, preset, split: values.split as Split, beams, alpha: Number(values.alpha), dataRoot: values["data-root"] ?? preset.dataRoot };
+  const endings = values["dangling-ends"];
+  if (endings !== undefined && endings !== "allow" && endings !== "forbid") throw new Error(`--dangling-ends must be allow or forbid, got ${endings}`);
+  return { ...values, noDanglingEnd: endings === undefined ? undefined : endings === "forbid", model: values.model, preset, split: values.split as Split, beams, alpha: Number(values.alpha), dataRoot: values["data-root"] ?? preset.dataRoot };
 }
 
 type Row = { decoder: string; seconds: number } & CocoScores & { scenePrecision?: number; sceneRecall?: number; stats?: CaptionStats };
@@ -70,7 +73,7 @@ async function main(): Promise<void> {
     for (const beamSize of opts.beams) {
       const decoder = beamSize === 1 ? "greedy" : `beam${beamSize}`;
       const started = performance.now();
-      const evaluation = await evaluateSplit(model, split, data, { beamSize, alpha: opts.alpha, maxLength: opts.preset.maxCaptionLength, allowUnk: opts["allow-unk"] });
+      const evaluation = await evaluateSplit(model, split, data, { beamSize, alpha: opts.alpha, maxLength: opts.preset.maxCaptionLength, allowUnk: opts["allow-unk"], noDanglingEnd: opts.noDanglingEnd });
       const seconds = (performance.now() - started) / 1000;
       const scene = evaluation.scene ? { scenePrecision: evaluation.scene.precision, sceneRecall: evaluation.scene.recall } : {};
       rows.push({ decoder, seconds, ...evaluation.scores!, ...scene, stats: captionStats(evaluation.results.map((r) => r.caption)) });

@@ -16,6 +16,7 @@ const USAGE = `npm run train -- [--data synthetic|coco|flickr8k] [--data-root DI
                  [--epochs N] [--batch-size N] [--lr X] [--lr-decay FACTOR@EPOCHS] [--steps-per-epoch N]
                  [--images N] [--run-dir DIR] [--max-steps N] [--backbone NAME|DIR|URL [backbone flags]]
                  [--self-critical EPOCHS|none] [--scst-samples K] [--scst-baseline greedy|mean] [--scst-lr X] [--scst-images N]
+                 [--scst-dangling-ends allow|forbid]
 npm run train -- --resume RUN_DIR [--epochs N] [--max-steps N] [other settings the run may change]
 
 A new run takes the preset of --data (lib/train/config.ts), then the settings in --config FILE (a JSON
@@ -31,7 +32,8 @@ refused one fails without touching the run. A value equal to the run's own is no
 --self-critical EPOCHS adds (or resizes) a self-critical phase after the cross-entropy epochs
 (lib/train/self-critical.ts): per step, --scst-images images, --scst-samples captions sampled from
 each, rewarded by CIDEr-D against the baseline --scst-baseline (greedy: the greedy caption's
-reward; mean: the mean of the image's other samples), Adam at --scst-lr. Settings not given are
+reward; mean: the mean of the image's other samples), Adam at --scst-lr; --scst-dangling-ends
+forbid masks <end> after "a", "the", "in"... while sampling and validating. Settings not given are
 the preset's, or SELF_CRITICAL_DEFAULTS (lib/train/config.ts). "none" removes the phase.
 
 --backbone takes a preset (${Object.keys(BACKBONES).join(", ")}, with --backbone-source DIR for a local copy) or a tfjs
@@ -57,6 +59,7 @@ const OPTIONS = {
   "scst-baseline": { type: "string" },
   "scst-lr": { type: "string" },
   "scst-images": { type: "string" },
+  "scst-dangling-ends": { type: "string" },
   ...BACKBONE_FLAGS,
   help: { type: "boolean" },
 } as const;
@@ -133,11 +136,13 @@ function backboneEncoder(values: Flags, base: TrainConfig): TrainConfig["encoder
 
 /** The self-critical phase the flags describe (undefined when none of them is given). */
 function selfCriticalFlags(values: Flags, base: TrainConfig): TrainConfig["selfCritical"] | undefined {
-  const flags = [values["self-critical"], values["scst-samples"], values["scst-baseline"], values["scst-lr"], values["scst-images"]];
+  const endings = values["scst-dangling-ends"];
+  const flags = [values["self-critical"], values["scst-samples"], values["scst-baseline"], values["scst-lr"], values["scst-images"], endings];
   if (flags.every((v) => v === undefined)) return undefined;
   if (values["self-critical"] === "none") return null;
   const baseline = values["scst-baseline"];
   if (baseline !== undefined && baseline !== "greedy" && baseline !== "mean") throw new Error(`--scst-baseline must be greedy or mean, got ${baseline}`);
+  if (endings !== undefined && endings !== "allow" && endings !== "forbid") throw new Error(`--scst-dangling-ends must be allow or forbid, got ${endings}`);
   const settings = {
     ...(base.selfCritical ?? SELF_CRITICAL_DEFAULTS),
     ...Object.fromEntries(
@@ -147,6 +152,7 @@ function selfCriticalFlags(values: Flags, base: TrainConfig): TrainConfig["selfC
         baseline,
         learningRate: positiveNumber("scst-lr", values["scst-lr"]),
         imagesPerBatch: positiveInteger("scst-images", values["scst-images"]),
+        noDanglingEnd: endings === undefined ? undefined : endings === "forbid",
       }).filter(([, v]) => v !== undefined),
     ),
   };

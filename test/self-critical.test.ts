@@ -4,6 +4,7 @@
  * - the fast loss equals the textbook one, in value and gradient;
  * - the reward is the project's CIDEr-D, and so the official one, on the COCO fixture;
  * - sampling follows the model's distribution and, like greedy and beam search, never writes `<unk>` by default;
+ * - with `noEndAfter`, none of them ends a caption right after a dangling word ("a dog in the.");
  * - a run through the self-critical phase, stopped and resumed, ends bit for bit where one that never stopped does.
  */
 import { after, before, test } from "node:test";
@@ -15,8 +16,8 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
 import { DecoderRNN } from "../lib/model/decoder";
 import { Random } from "../lib/data/random";
-import { END, START, UNK } from "../lib/data/vocabulary";
-import { greedyCaptions, type Caption } from "../lib/inference/greedy";
+import { END, START, UNK, Vocabulary } from "../lib/data/vocabulary";
+import { DANGLING_WORDS, danglingWordIds, greedyCaptions, type Caption } from "../lib/inference/greedy";
 import { beamSearchCaptions } from "../lib/inference/beam-search";
 import { drawWord, sampleCaptions } from "../lib/inference/sampling";
 import { CiderReward } from "../lib/train/cider-reward";
@@ -144,6 +145,34 @@ test("greedy, beam search and sampling never write <unk> by default, even where 
   }
   decoder.dispose();
   embedding.dispose();
+});
+
+test("with noEndAfter, no decoder ends a caption right after a dangling word, even where <end> is the likeliest", () => {
+  const decoder = new DecoderRNN({ vocabSize: 6, embedSize: 4, hiddenSize: 8, numLayers: 1, dropout: 0 }, { name: "ends", seed: 3 });
+  // <end> is the likeliest word, then word 3: unmasked, every caption ends at once, after <start>.
+  // With <start> and word 3 as dangling words, <end> can follow neither.
+  decoder.outputBias.assign(tf.tensor1d([0, 8, 0, 6, 0, 0]));
+  const embedding = tf.randomNormal([4, 4], 0, 1, "float32", 6) as tf.Tensor2D;
+  const noEndAfter = new Set([START, 3]);
+  const decoders = {
+    greedy: (ends?: Set<number>) => greedyCaptions(decoder, embedding, text, { maxLength: 6, noEndAfter: ends }),
+    beam: (ends?: Set<number>) => beamSearchCaptions(decoder, embedding, text, { maxLength: 6, beamSize: 3, noEndAfter: ends }),
+    sampling: (ends?: Set<number>) => sampleCaptions(decoder, embedding, text, new Random(8), { maxLength: 6, noEndAfter: ends }),
+  };
+  for (const [name, decode] of Object.entries(decoders)) {
+    const endsAfter = (c: { tokens: number[] }) => c.tokens.some((t, i) => t === END && noEndAfter.has(i === 0 ? START : c.tokens[i - 1]));
+    assert.ok(decode().some(endsAfter), `${name} without the mask: some caption ends right after a dangling word`);
+    const masked = decode(noEndAfter);
+    assert.ok(!masked.some(endsAfter), `${name}: ${JSON.stringify(masked.map((c) => c.tokens))}`);
+  }
+  decoder.dispose();
+  embedding.dispose();
+});
+
+test("danglingWordIds: the ids of the dangling words a vocabulary has, none for the words it lacks", () => {
+  const vocab = Vocabulary.build(["a dog runs in the park"], { threshold: 1 });
+  assert.deepEqual([...danglingWordIds(vocab)].sort(), ["a", "the", "in"].map((w) => vocab.idOf(w)).sort());
+  assert.ok(DANGLING_WORDS.includes("a") && DANGLING_WORDS.includes("and") && !DANGLING_WORDS.includes("dog"));
 });
 
 /** The tiny run, with a self-critical phase of 2 epochs after 1 of cross-entropy. */

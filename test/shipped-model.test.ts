@@ -94,7 +94,7 @@ test("npm run caption decodes as the model card says unless flags say otherwise,
     return out.map((l) => (JSON.parse(l) as { caption: string }).caption);
   };
   const model = await Captioner.load(SHIPPED_MODEL);
-  assert.deepEqual(model.decoding, { beamSize: beam.size, alpha: beam.alpha }, "the model's own decoding is its card's");
+  assert.deepEqual(model.decoding, { beamSize: beam.size, alpha: beam.alpha, noDanglingEnd: beam.noDanglingEnd ?? false }, "the model's own decoding is its card's");
   const cardCaptions = (await model.captionFiles(files, { beamSize: beam.size, alpha: beam.alpha })).map((c) => c.caption);
   const greedy = (await model.captionFiles(files, { beamSize: 1 })).map((c) => c.caption);
   const withUnk = (await model.captionFiles(files, { beamSize: 1, allowUnk: true })).map((c) => c.caption);

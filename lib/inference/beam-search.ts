@@ -45,7 +45,7 @@ export function beamSearchCaptions(decoder: DecoderRNN, imageEmbedding: tf.Tenso
   let state = decoder.start(imageEmbedding);
   for (let t = 0; t < maxLength && beams.length > 0; t++) {
     const ids = beams.map((b) => b.hypothesis.tokens.at(-1) ?? START);
-    const step = advance(decoder, ids, state, options.allowUnk);
+    const step = advance(decoder, ids, state, options);
     const logProbs = step.logProbs; // [rows, vocab], row-major
     const next: Beam[] = [];
     const parents: number[] = []; // for each beam in `next`, the row it continues

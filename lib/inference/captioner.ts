@@ -22,7 +22,7 @@ import { PretrainedBackbone, transformFor, type Backbone } from "../model/backbo
 import { DecoderRNN } from "../model/decoder";
 import { SmallCNN } from "../model/small-cnn";
 import { WordPresenceHead } from "../model/word-presence";
-import { greedyCaptions, type Caption } from "./greedy";
+import { danglingWordIds, greedyCaptions, type Caption } from "./greedy";
 import { beamSearchCaptions } from "./beam-search";
 import { transformImage, type TransformConfig } from "../data/transforms";
 import { assertSameVocabulary, Vocabulary, type VocabularyJSON } from "../data/vocabulary";
@@ -35,6 +35,8 @@ export interface CaptionOptions {
   alpha?: number;
   /** Let captions contain `<unk>` (by default it is masked out: lib/inference/greedy.ts). */
   allowUnk?: boolean;
+  /** Never end a caption on "a", "the", "in"... (DANGLING_WORDS in lib/inference/greedy.ts). */
+  noDanglingEnd?: boolean;
 }
 
 /** Counts models made in this process: each gets its own variable-name scope (see `create`). */
@@ -94,7 +96,7 @@ export class Captioner {
     await restoreVariables(dir, model.variables, model.savedName);
     if (shipped && hasModelCard(where)) {
       const { beam } = readModelCard(where);
-      model.decoding = { beamSize: beam.size, alpha: beam.alpha };
+      model.decoding = { beamSize: beam.size, alpha: beam.alpha, noDanglingEnd: beam.noDanglingEnd ?? false };
     }
     return model;
   }
@@ -137,9 +139,10 @@ export class Captioner {
     const embedding = this.embed(images);
     try {
       const { beamSize = 1, maxLength, alpha, allowUnk } = options;
+      const noEndAfter = options.noDanglingEnd ? danglingWordIds(this.vocab) : undefined;
       return beamSize > 1
-        ? beamSearchCaptions(this.decoder, embedding, this.vocab, { beamSize, maxLength, alpha, allowUnk })
-        : greedyCaptions(this.decoder, embedding, this.vocab, { maxLength, allowUnk });
+        ? beamSearchCaptions(this.decoder, embedding, this.vocab, { beamSize, maxLength, alpha, allowUnk, noEndAfter })
+        : greedyCaptions(this.decoder, embedding, this.vocab, { maxLength, allowUnk, noEndAfter });
     } finally {
       embedding.dispose();
     }

@@ -14,6 +14,10 @@
  * `<unk>` is never chosen unless `allowUnk` says so: it stands for the rare words the vocabulary
  * left out, a training device, not a word a reader should see. Masking it means choosing the
  * best of the other words; the log-probabilities reported are still the model's own.
+ *
+ * `noEndAfter` can forbid <end> right after some words ("a dog is in the."): self-critical
+ * training drifts into such cut captions (they keep the matching n-grams and stop before a wrong
+ * word), so its sampling, and the decoding of a model trained that way, mask <end> there.
  */
 import * as tf from "@tensorflow/tfjs";
 import { DecoderRNN } from "../model/decoder";
@@ -40,6 +44,19 @@ export interface GreedyOptions {
   maxLength?: number;
   /** Let the caption contain `<unk>` (false: the word is masked out, see above). */
   allowUnk?: boolean;
+  /** Ids of the words a caption may not end on: <end> is masked right after them (see `danglingWordIds`). */
+  noEndAfter?: ReadonlySet<number>;
+}
+
+/**
+ * Words a caption should not end on: the "bad endings" of ruotianluo/self-critical.pytorch,
+ * with "and". Articles, prepositions and auxiliaries always want a word after them.
+ */
+export const DANGLING_WORDS = ["a", "an", "the", "in", "for", "at", "of", "with", "before", "after", "on", "upon", "near", "to", "is", "are", "am", "and"];
+
+/** The ids of DANGLING_WORDS in `vocab` (those it has: a word left out of it is `<unk>`, not one of them). */
+export function danglingWordIds(vocab: { idOf(word: string): number }): Set<number> {
+  return new Set(DANGLING_WORDS.map((word) => vocab.idOf(word)).filter((id) => id !== UNK));
 }
 
 /** A caption being built. */
@@ -72,8 +89,8 @@ export function decodeRows(decoder: DecoderRNN, imageEmbedding: tf.Tensor2D, tex
   let ids = new Array<number>(rows).fill(START);
   let state = decoder.start(imageEmbedding);
   for (let t = 0; t < maxLength && !done.every(Boolean); t++) {
-    const step = advance(decoder, ids, state, options.allowUnk);
-    const logProbs = step.logProbs; // [rows, vocab], row-major, <unk> masked
+    const step = advance(decoder, ids, state, options);
+    const logProbs = step.logProbs; // [rows, vocab], row-major, <unk> (and dangling ends) masked
     state = step.state;
     ids = captions.map((caption, row) => {
       if (done[row]) return END; // a finished row is still computed (batched), its output ignored
@@ -90,16 +107,21 @@ export function decodeRows(decoder: DecoderRNN, imageEmbedding: tf.Tensor2D, tex
 
 /**
  * Runs one decoder step for the rows' previous words, disposes the old state, and returns the
- * log-probabilities as a plain array ([rows, vocab], row-major) with the new state. Unless
- * `allowUnk`, `<unk>`'s entry of every row is −∞, so that nothing chooses it.
+ * log-probabilities as a plain array ([rows, vocab], row-major) with the new state. Words a
+ * caption may not take are −∞, so that nothing chooses them: `<unk>` unless `allowUnk`, and
+ * `<end>` in a row whose previous word is in `noEndAfter`.
  */
-export function advance(decoder: DecoderRNN, ids: number[], state: LSTMState, allowUnk = false): { logProbs: Float32Array; state: LSTMState } {
+export function advance(decoder: DecoderRNN, ids: number[], state: LSTMState, options: GreedyOptions = {}): { logProbs: Float32Array; state: LSTMState } {
   const next = tf.tidy(() => decoder.step(decoder.embed(tf.tensor1d(ids, "int32")), state));
   tf.dispose(stateTensors(state));
   // Read outside tidy (tidy would walk a returned data array element by element).
   const logProbs = next.logProbs.dataSync() as Float32Array;
   next.logProbs.dispose();
-  if (!allowUnk) for (let at = UNK, vocab = decoder.config.vocabSize; at < logProbs.length; at += vocab) logProbs[at] = -Infinity;
+  const vocab = decoder.config.vocabSize;
+  ids.forEach((previous, row) => {
+    if (!options.allowUnk) logProbs[row * vocab + UNK] = -Infinity;
+    if (options.noEndAfter?.has(previous)) logProbs[row * vocab + END] = -Infinity;
+  });
   return { logProbs, state: next.state };
 }
 

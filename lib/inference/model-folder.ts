@@ -30,8 +30,8 @@ const CAPTIONER = "captioner";
 
 /** card.json beside a model card: what the card states, machine-readable (the tests check it). */
 export interface ModelCard {
-  /** The beam search the card recommends, chosen on the dev split. */
-  beam: { size: number; alpha: number };
+  /** The decoding the card recommends, chosen on the dev split: beam search, and whether captions may end on "a", "the"... */
+  beam: { size: number; alpha: number; noDanglingEnd?: boolean };
   /** Scores on the test split by decoder ("greedy", "beam3"), metric → value. */
   test: Record<string, Record<string, number>>;
 }

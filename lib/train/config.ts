@@ -65,6 +65,11 @@ export interface SelfCriticalConfig {
   learningRate: number;
   /** Images per step, each with K samples (so B·K captions a step). */
   imagesPerBatch: number;
+  /**
+   * Sample (and validate) with <end> forbidden after "a", "the", "in"... (lib/inference/greedy.ts,
+   * DANGLING_WORDS): without it the phase drifts into captions cut mid-phrase. Absent = false.
+   */
+  noDanglingEnd?: boolean;
 }
 
 export type DatasetName = "synthetic" | "coco" | "flickr8k";
@@ -250,10 +255,11 @@ function isEncoderChoice(v: unknown): boolean {
 function isSelfCritical(v: unknown): boolean {
   const c = v as Partial<Record<string, unknown>> | null;
   if (typeof c !== "object" || c === null) return false;
-  const keys = ["epochs", "samplesPerImage", "baseline", "learningRate", "imagesPerBatch"];
+  const keys = ["epochs", "samplesPerImage", "baseline", "learningRate", "imagesPerBatch", "noDanglingEnd"];
   if (Object.keys(c).some((key) => !keys.includes(key))) return false;
   const samplesOk = positiveInteger[0](c.samplesPerImage) && (c.baseline === "greedy" || (c.baseline === "mean" && (c.samplesPerImage as number) >= 2));
-  return countOrZero[0](c.epochs) && samplesOk && positiveNumber[0](c.learningRate) && positiveInteger[0](c.imagesPerBatch);
+  const endingsOk = c.noDanglingEnd === undefined || flag[0](c.noDanglingEnd);
+  return countOrZero[0](c.epochs) && samplesOk && positiveNumber[0](c.learningRate) && positiveInteger[0](c.imagesPerBatch) && endingsOk;
 }
 
 function isDecay(v: unknown): boolean {
@@ -291,7 +297,7 @@ const FIELD_CHECKS: { [K in keyof TrainConfig]: FieldCheck } = {
   keepCheckpoints: countOrZero,
   selfCritical: [
     (v) => v === null || isSelfCritical(v),
-    `null or {"epochs": integer ≥ 0, "samplesPerImage": positive integer (≥ 2 for the "mean" baseline), "baseline": "greedy" or "mean", "learningRate": number > 0, "imagesPerBatch": positive integer}`,
+    `null or {"epochs": integer ≥ 0, "samplesPerImage": positive integer (≥ 2 for the "mean" baseline), "baseline": "greedy" or "mean", "learningRate": number > 0, "imagesPerBatch": positive integer, optional "noDanglingEnd": true or false}`,
   ],
 };
 

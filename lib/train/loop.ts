@@ -430,7 +430,8 @@ class Loop {
     const { signal } = this.hooks;
     const ids = valSplit.index.images.slice(0, config.valImages).map((i) => i.id);
     const valLoss = await referenceLoss(model, valSplit, valData, ids, { signal });
-    const captions = await captionImages(model, valData, ids, { maxLength: config.maxCaptionLength, signal });
+    const noDanglingEnd = config.selfCritical?.noDanglingEnd ?? false; // validate as the model will be decoded
+    const captions = await captionImages(model, valData, ids, { maxLength: config.maxCaptionLength, noDanglingEnd, signal });
     return { valLoss, evaluation: scoreCaptions(valSplit, captions) };
   }
 

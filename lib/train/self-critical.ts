@@ -27,7 +27,7 @@ import type { Captioner } from "../inference/captioner";
 import type { SelfCriticalConfig } from "./config";
 import { START } from "../data/vocabulary";
 import type { Random } from "../data/random";
-import { greedyCaptions, type Caption } from "../inference/greedy";
+import { danglingWordIds, greedyCaptions, type Caption } from "../inference/greedy";
 import { sampleCaptions } from "../inference/sampling";
 import { weightedCrossEntropy } from "../model/loss";
 import { clipByGlobalNorm } from "../model/train-step";
@@ -79,8 +79,9 @@ export function scoreSamples(model: Captioner, batch: ImageBatch, reward: CiderR
   let captions: Caption[];
   let greedy: Caption[] = [];
   try {
-    captions = sampleCaptions(model.decoder, repeated, model.vocab, rng, { maxLength });
-    if (config.baseline === "greedy") greedy = greedyCaptions(model.decoder, embedding, model.vocab, { maxLength });
+    const noEndAfter = config.noDanglingEnd ? danglingWordIds(model.vocab) : undefined;
+    captions = sampleCaptions(model.decoder, repeated, model.vocab, rng, { maxLength, noEndAfter });
+    if (config.baseline === "greedy") greedy = greedyCaptions(model.decoder, embedding, model.vocab, { maxLength, noEndAfter });
   } finally {
     tf.dispose([embedding, repeated]);
   }
