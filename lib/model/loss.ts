@@ -126,7 +126,7 @@ export function weightedCrossEntropy(logits: tf.Tensor3D, targets: tf.Tensor2D, 
       value: tf.neg(tf.sum(tf.mul(logProb, flatWeights))),
       gradFunc: (dy: tf.Tensor, [p, w, savedIds]: tf.Tensor[]) => {
         // int32 oneHot, then cast: tfjs-backend-wasm's own OneHot ignores a float32 dtype (it writes
-        // int bit patterns; lib/runtime/wasm-kernels.ts replaces it, but this stays right without that).
+        // int bit patterns; lib/runtime/wasm-replaced-kernels.ts replaces it, but this stays right without that).
         const oneHot = tf.cast(tf.oneHot(savedIds as tf.Tensor1D, vocab), "float32"); // [rows, vocab]
         return tf.mul(tf.sub(p, oneHot), tf.mul(tf.reshape(w, [rows, 1]), dy)); // [rows, vocab]
       },

@@ -19,7 +19,8 @@
  *
  * Why stride-2 convolutions and not max pooling? They downsample and learn in one step; their
  * gradients, a transposed conv (Conv2DBackpropInput) and a filter gradient, have fast
- * versions on wasm in lib/runtime/wasm-kernels.ts (one matrix product; one forward conv).
+ * versions on wasm (one matrix product, lib/runtime/wasm-replaced-kernels.ts; one forward conv,
+ * lib/runtime/wasm-added-kernels.ts).
  *
  * Why batch norm? Trained from scratch through an LSTM, the CNN gets a weak, noisy signal at
  * first; without normalisation its activations drift in scale, many relus die, and it took
