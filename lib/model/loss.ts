@@ -52,10 +52,10 @@ export function captionLoss(logits: tf.Tensor3D, tokens: tf.Tensor2D, mask: tf.T
 
 // ── The fast, stable path (what training runs) ───────────────────────────────────────────────────
 //
-// Both functions below rest on the softmax kernel rather than on exp, for speed: on wasm, softmax
-// is a vectorised kernel (~6 ms for a [384, 8900] batch of logits) while elementwise exp is not
-// (~60 ms for the same size), so the usual stable log-softmax, z − max − log Σ exp(z − max), is
-// ~15x slower than the softmax itself.
+// Both functions below rest on the softmax kernel rather than on exp, because on wasm softmax is a
+// vectorised kernel and elementwise exp is not, which makes the usual stable log-softmax,
+// z − max − log Σ exp(z − max), many times slower than the softmax itself
+// (docs/performance.md#the-loss).
 
 /**
  * Numerically stable log-softmax over the last axis, built on the softmax kernel.

@@ -117,7 +117,8 @@ export class SmallCNN implements MapBackbone {
       const where = x.reshape([x.shape[0], -1]); // [batch, h*w*c]: keeps where things are (see above)
       // [batch, c]: what is there, wherever it is. A max pool over the whole map rather than
       // tf.max: the same values, but its gradient (MaxPoolGrad) is a fast loop on wasm, where
-      // tf.max's gradient compares against a broadcast max (a slow Equal).
+      // tf.max's gradient compares against a broadcast max (a slow Equal)
+      // (docs/performance.md#the-wasm-kernels).
       const [, h, w] = x.shape;
       const what = tf.maxPool(x, [h, w], [h, w], "valid").reshape([x.shape[0], -1]);
       return tf.concat([where, what], 1) as tf.Tensor2D;

@@ -7,8 +7,8 @@
  * - DepthwiseConv2dNativeBackpropFilter / ...BackpropInput: depthwise convolutions
  *   (MobileNet fine-tuning), as forward depthwise convolutions.
  *
- * Each is built from kernels that wasm runs fast (forward convolutions through XNNPACK) where
- * it can: docs/performance.md#the-wasm-kernels has the figures.
+ * The convolution gradients are built from forward convolutions, which wasm runs fast through
+ * XNNPACK (docs/performance.md#the-wasm-kernels).
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";

@@ -1,15 +1,15 @@
 /**
- * The wasm kernels that tfjs-backend-wasm 4.22 has but that training cannot use as they are:
- * naive loops many times slower than the forward op (found by profiling a training step with
- * tf.profile), and one that computes wrong values.
+ * The wasm kernels of tfjs-backend-wasm 4.22 that this project replaces: most because they are
+ * many times slower than they need to be (found by profiling a training step with tf.profile),
+ * one because it computes wrong values.
  *
- * Replaced for speed (docs/performance.md#the-wasm-kernels has the figures):
- * - BatchMatMul and _FusedMatMul with transposeA/transposeB set: a naive loop 10-20x slower
- *   than the XNNPACK path, and autodiff's matMul gradient sets exactly those flags. The
- *   replacement transposes the operand explicitly and runs the fast path.
- * - Conv2DBackpropInput: a naive loop ~10x slower than the forward conv; replaced by one
+ * Replaced for speed (how much slower each native one is: docs/performance.md#the-wasm-kernels):
+ * - BatchMatMul and _FusedMatMul with transposeA/transposeB set: a naive loop instead of the
+ *   XNNPACK path, and autodiff's matMul gradient sets exactly those flags. The replacement
+ *   transposes the operand explicitly and runs the fast path.
+ * - Conv2DBackpropInput: a naive loop, many times slower than the forward conv; replaced by one
  *   matrix product (XNNPACK) and a scatter-add.
- * - MaxPoolGrad (~50x slower than MaxPool) and Tile (the batch-norm gradient tiles a
+ * - MaxPoolGrad (many times slower than MaxPool) and Tile (the batch-norm gradient tiles a
  *   [1,1,1,C] tensor to the activation's size): replaced by direct loops / block copies.
  * - Slice, Unpack (tf.unstack), SplitV (tf.split): the native ones copy the whole input for
  *   every slice; replaced by copies of just the slice.
