@@ -1,7 +1,7 @@
 """The PyTorch reference for `npm run bench`: the same decoder training step, on one CPU thread.
 
-Run by scripts/bench.ts with Debian's /usr/bin/python3 (python3-torch). Builds what the
-TypeScript decoder computes -- word embedding, nn.LSTM, one Linear to the vocabulary over all
+Run by scripts/bench/train-step.ts with Debian's /usr/bin/python3 (python3-torch). Builds what
+the TypeScript decoder computes -- word embedding, nn.LSTM, one Linear to the vocabulary over all
 steps, masked cross-entropy, global-norm gradient clipping, Adam -- with the image embedding
 given as a tensor, and prints one JSON object: the median wall and CPU milliseconds per step.
 

@@ -47,7 +47,8 @@ type Rule = [pattern: RegExp, replacement: string];
 /**
  * Substitutions applied in order, and a quick test of whether they can change the text at
  * all: every rule needs one of the trigger's characters (or letters), so most captions
- * skip most groups. The trigger only saves time (about 3x); the tokens are the same.
+ * skip most groups. The trigger only saves time (docs/performance.md#tokenizing-captions); the
+ * tokens are the same.
  */
 interface RuleGroup {
   trigger: RegExp;

@@ -12,7 +12,7 @@
  *
  * Steps 3 and 4 run in one JavaScript loop over sharp's raw output rather than as sharp's
  * extract/flop: that needs a single sharp call (no metadata round trip to learn the resized
- * size) and measured as fast (scripts/bench-transforms.ts compares the two).
+ * size) and is as fast (docs/performance.md#decoding-images).
  */
 import fs from "node:fs";
 import sharp from "sharp";
@@ -116,8 +116,8 @@ export interface RGBImage {
 /**
  * Decodes `file` to upright 8-bit RGB, resized so its shorter side is `shorterSide` pixels
  * when given (small images are enlarged). Throws ImageError if the file is missing or corrupt.
- * Resampling uses sharp's default Lanczos-3 kernel (torchvision's Resize is bilinear; the
- * bilinear and bicubic kernels measured no more than ~10% faster here, within the noise).
+ * Resampling uses sharp's default Lanczos-3 kernel (torchvision's Resize is bilinear), since the
+ * cheaper kernels measured no faster beyond the noise (docs/performance.md#decoding-images).
  */
 export async function readRGB(file: string, shorterSide?: number): Promise<RGBImage> {
   let pipeline = openRGB(file);

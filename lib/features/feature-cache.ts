@@ -3,8 +3,8 @@
  *
  * With a frozen backbone, every epoch would push each image through the same CNN and get the
  * same numbers; computing them once turns an epoch from hours of convolutions into minutes of
- * reading. The price: training sees one fixed centre crop per image, never a random crop or
- * a flip (no data augmentation).
+ * reading (docs/performance.md#the-feature-cache). The price: training sees one fixed centre crop
+ * per image, never a random crop or a flip (no data augmentation).
  *
  * A cache is a folder:
  *   features.f16   one row of `featureDim` float16 values per image, rows back to back

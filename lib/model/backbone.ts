@@ -125,7 +125,7 @@ export interface BackboneSpec {
 
 /**
  * MobileNet V2 (width 1.0, 224x224) from TF Hub, cut before the classifier: 1280 features.
- * The practical default on CPU (~300 MFLOPs per image, against ResNet-50's ~4 GFLOPs).
+ * The practical default on CPU (~0.3 G multiply-adds per image, against ResNet-50's ~4 G).
  * Point `source` at a local copy on an offline machine: `{ ...MOBILENET_V2, source: "/models/mnv2" }`.
  */
 export const MOBILENET_V2: BackboneSpec = {
@@ -136,7 +136,10 @@ export const MOBILENET_V2: BackboneSpec = {
   normalization: ZERO_TO_ONE,
 };
 
-/** ResNet-50 V2 from TF Hub, the original paper's family of encoder: 2048 features, ~13x MobileNet V2's compute. */
+/**
+ * ResNet-50 V2 from TF Hub, the PyTorch tutorial's family of encoder (Show and Tell itself, from
+ * 2014, predates ResNets: it used GoogLeNet's Inception): 2048 features, ~13x MobileNet V2's compute.
+ */
 export const RESNET50_V2: BackboneSpec = {
   name: "resnet_v2_50",
   source: "https://tfhub.dev/google/tfjs-model/imagenet/resnet_v2_50/feature_vector/3/default/1",
@@ -157,7 +160,8 @@ export const MOBILENET_V1_025: BackboneSpec = {
 
 /**
  * Google's Keras MobileNet V1 0.75 as hosted for tfjs (ImageNet top-1 about 68%, Apache-2.0): 768
- * features. The Flickr8k captioner's backbone: about 0.3 GFLOPs an image, 50 images/s on wasm.
+ * features. The Flickr8k captioner's backbone: about 0.3 G multiply-adds an image, fast on wasm
+ * with batch norm folded (docs/performance.md#batch-norm-folded-into-the-cnn).
  */
 export const MOBILENET_V1_075: BackboneSpec = {
   name: "mobilenet_v1_0.75_224",

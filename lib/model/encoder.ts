@@ -31,7 +31,11 @@ export class EncoderCNN {
     { embedSize, seed = 2, name = "encoder" }: EncoderConfig,
   ) {
     this.embedSize = embedSize;
-    // Glorot uniform, as Keras and PyTorch's nn.Linear-like layers start.
+    // Glorot uniform, U(±√(6 / (fan_in + fan_out))), Keras's default for Dense. PyTorch's nn.Linear
+    // starts otherwise: kaiming_uniform_ with a = √5, i.e. U(±1/√fan_in), and its bias from the same
+    // range. The choice matters little here: in training, the batch norm right after standardises
+    // each output over the batch, so the kernel's scale does not reach the embedding; and the layer
+    // has no bias of its own (batch norm's beta, starting at 0, is its bias).
     const limit = Math.sqrt(6 / (backbone.featureDim + embedSize));
     this.kernel = tf.tidy(() =>
       tf.variable(tf.randomUniform([backbone.featureDim, embedSize], -limit, limit, "float32", seed), true, `${name}/embed/kernel`),

@@ -52,10 +52,10 @@ export function captionLoss(logits: tf.Tensor3D, tokens: tf.Tensor2D, mask: tf.T
 
 // ── The fast, stable path (what training runs) ───────────────────────────────────────────────────
 //
-// Both functions below rest on the softmax kernel rather than on exp, for speed: on wasm, softmax
-// is a vectorised kernel (~6 ms for a [384, 8900] batch of logits) while elementwise exp is not
-// (~60 ms for the same size), so the usual stable log-softmax, z − max − log Σ exp(z − max), is
-// ~15x slower than the softmax itself.
+// Both functions below rest on the softmax kernel rather than on exp, because on wasm softmax is a
+// vectorised kernel and elementwise exp is not, which makes the usual stable log-softmax,
+// z − max − log Σ exp(z − max), many times slower than the softmax itself
+// (docs/performance.md#the-loss).
 
 /**
  * Numerically stable log-softmax over the last axis, built on the softmax kernel.
@@ -126,7 +126,7 @@ export function weightedCrossEntropy(logits: tf.Tensor3D, targets: tf.Tensor2D, 
       value: tf.neg(tf.sum(tf.mul(logProb, flatWeights))),
       gradFunc: (dy: tf.Tensor, [p, w, savedIds]: tf.Tensor[]) => {
         // int32 oneHot, then cast: tfjs-backend-wasm's own OneHot ignores a float32 dtype (it writes
-        // int bit patterns; lib/runtime/wasm-kernels.ts replaces it, but this stays right without that).
+        // int bit patterns; lib/runtime/wasm-replaced-kernels.ts replaces it, but this stays right without that).
         const oneHot = tf.cast(tf.oneHot(savedIds as tf.Tensor1D, vocab), "float32"); // [rows, vocab]
         return tf.mul(tf.sub(p, oneHot), tf.mul(tf.reshape(w, [rows, 1]), dy)); // [rows, vocab]
       },

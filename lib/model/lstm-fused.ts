@@ -11,15 +11,14 @@
  *   c' = f ⊙ c + i ⊙ g                         // [batch, hidden]
  *   h' = o ⊙ tanh(c')
  *
- * What makes it fast (see scripts/bench.ts for the figures):
+ * What makes it fast (what was measured: docs/performance.md#the-fused-lstm):
  * - x·W does not depend on the previous step, so `run` computes it for ALL time steps in one
  *   matrix product before the loop; the loop only does the [batch, hidden] x [hidden, 4*hidden]
  *   product and the gate nonlinearities.
- * - Backpropagation through time is written out (`recurrence` below) instead of left to autodiff.
- *   Autodiff would record ~15 small ops per step and, for every step, transpose U and add that
+ * - Backpropagation through time is written out (`recurrence` below) instead of left to autodiff,
+ *   which would record ~15 small ops per step and, for every step, transpose U and add that
  *   step's share of dU into an accumulator. The hand-written backward transposes U once and
- *   gets dU from ONE product over all steps. (Measured on wasm for the original's configuration:
- *   a whole training step is ~20% slower with autodiff through the same forward pass.)
+ *   gets dU from ONE product over all steps.
  * - The initial state is zero (as in Show and Tell), so step 0 skips the h·U product and f ⊙ c.
  *
  * Layers are run one after the other over the whole sequence, so every layer gets the
@@ -62,7 +61,7 @@ function cell(z: tf.Tensor, cPrev: tf.Tensor | null): CellOutput {
  *
  * The backward pass needs, per step, h, c and the four gates. They are saved as separate
  * [batch, hidden] tensors rather than stacked: taking a stacked tensor apart again costs a copy
- * per step (on wasm, a copy of the whole stack per step).
+ * per step (with tfjs's own wasm Unpack, a copy of the whole stack per step).
  */
 const recurrence = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [zx, u, save] = args as [tf.Tensor3D, tf.Tensor2D, tf.GradSaveFunc];
@@ -98,7 +97,7 @@ function recurrenceGrad(dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] {
     return { h, c, i, f, g, o };
   };
   const dhs = tf.unstack(dy); // time × [batch, hidden]: the gradient from the layers above
-  // Transposed once, explicitly: matMul's transpose flags are 10-20x slower on wasm.
+  // Transposed once, explicitly: wasm's matMul is a slow loop with a transpose flag (docs/performance.md#the-wasm-kernels).
   const uT = tf.transpose(u); // [4*hidden, hidden]
   const dzs: tf.Tensor[] = new Array(time);
   let dhNext: tf.Tensor | null = null;

@@ -19,7 +19,8 @@
  *
  * Why stride-2 convolutions and not max pooling? They downsample and learn in one step; their
  * gradients, a transposed conv (Conv2DBackpropInput) and a filter gradient, have fast
- * versions on wasm in lib/runtime/wasm-kernels.ts (one matrix product; one forward conv).
+ * versions on wasm (one matrix product, lib/runtime/wasm-replaced-kernels.ts; one forward conv,
+ * lib/runtime/wasm-added-kernels.ts).
  *
  * Why batch norm? Trained from scratch through an LSTM, the CNN gets a weak, noisy signal at
  * first; without normalisation its activations drift in scale, many relus die, and it took
@@ -116,7 +117,8 @@ export class SmallCNN implements MapBackbone {
       const where = x.reshape([x.shape[0], -1]); // [batch, h*w*c]: keeps where things are (see above)
       // [batch, c]: what is there, wherever it is. A max pool over the whole map rather than
       // tf.max: the same values, but its gradient (MaxPoolGrad) is a fast loop on wasm, where
-      // tf.max's gradient compares against a broadcast max (a slow Equal).
+      // tf.max's gradient compares against a broadcast max (a slow Equal)
+      // (docs/performance.md#the-wasm-kernels).
       const [, h, w] = x.shape;
       const what = tf.maxPool(x, [h, w], [h, w], "valid").reshape([x.shape[0], -1]);
       return tf.concat([where, what], 1) as tf.Tensor2D;

@@ -6,7 +6,7 @@
  * not an error. The environment variable CAPTIONER_BACKEND forces one kind; then a kind
  * that cannot load is an error that says why. One line tells which backend runs and why
  * the faster ones were not taken. When wasm runs, the kernels that training needs and
- * wasm lacks are registered (lib/runtime/wasm-kernels.ts).
+ * wasm lacks, or runs slowly, are registered (lib/runtime/wasm-kernels.ts).
  */
 import * as tf from "@tensorflow/tfjs";
 import { registerWasmKernels } from "./wasm-kernels";

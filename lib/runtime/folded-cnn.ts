@@ -8,9 +8,9 @@
  *     W' = W · s,   b' = (b − μ) · s + β,   s = γ / √(σ² + ε)   (s per output channel)
  *
  * and the ReLU after it runs inside the same kernel (tf.fused.conv2d's `activation`). A MobileNet
- * layer then costs one pass over its activations instead of three; on the wasm backend this runs
- * MobileNet V1 about 4x faster than the layers model (npm run bench: "features"). The numbers
- * agree with the layers model to float32 rounding (test/backbone.test.ts).
+ * layer then costs one pass over its activations instead of three, which is what makes feature
+ * extraction fast on wasm (docs/performance.md#batch-norm-folded-into-the-cnn). The numbers agree
+ * with the layers model to float32 rounding (test/backbone.test.ts).
  *
  * Only plain chains are folded: Conv2D, DepthwiseConv2D, BatchNormalization, ReLU / Activation
  * and ZeroPadding2D up to the feature layer, which may be a GlobalAveragePooling2D. A model with

@@ -115,7 +115,11 @@ export function policyGradientUpdate(model: Captioner, batch: ImageBatch, sample
   }
 }
 
-/** One whole step (1 to 6) on a batch of images. */
+/**
+ * One whole step (1 to 6) on a batch of images. It decodes K captions per image and runs the
+ * decoder over them again for the gradient: several cross-entropy steps' worth of work
+ * (docs/performance.md#the-self-critical-step).
+ */
 export function selfCriticalStep(params: StepParams): SelfCriticalStats {
   const { model, batch, reward, config, rng, maxLength } = params;
   const samples = scoreSamples(model, batch, reward, config, rng, maxLength);
