@@ -22,7 +22,7 @@ const flickrMissing = fs.existsSync(path.join(FLICKR8K, "Flickr_8k.testImages.tx
 
 /** What the model card states, machine-readable: the test split's scores of each decoder. */
 interface Card {
-  beam: { size: number; alpha: number };
+  beam: { size: number; alpha: number; noDanglingEnd?: boolean };
   test: Record<string, Record<string, number>>;
 }
 
