@@ -153,7 +153,8 @@ export const COCO_CONFIG: TrainConfig = {
  * at 2e-3 and halves every 2 epochs for 6 epochs (the best by dev CIDEr of 7). Then 2 epochs of
  * self-critical training (376 steps) at 5e-5: dev CIDEr peaked there, and the policy collapsed
  * into unfinished captions soon after (the model card). The checkpoint kept is the best by dev
- * CIDEr. The backbone sees the whole photo (resize = input size: no centre crop).
+ * CIDEr. The backbone sees the photo's whole centre square (resize = input size: the shorter side
+ * is not cut, as it is by resize 256 → crop 224).
  */
 export const FLICKR8K_CONFIG: TrainConfig = {
   dataset: "flickr8k",
