@@ -6,10 +6,11 @@
  */
 
 // Set-up: the notebooks' first cell, the presets, the compute backend
-export { setupNotebook, ensureDataset, notebookHeadHtml, trainConfigFor, settingsTableHtml, TUNABLE_SETTINGS } from "./notebook";
+export { setupNotebook, ensureDataset, notebookHeadHtml, trainConfigFor, settingsTableHtml, splitImages } from "./notebook";
 export { hasCheckpoint, trainedSteps, loadTrainedModel, NotebookError, type NotebookSetup } from "./notebook";
 export { PRESETS, presetFor, SYNTHETIC_CONFIG, FLICKR8K_CONFIG, COCO_CONFIG, SELF_CRITICAL_DEFAULTS } from "./train/config";
 export type { TrainConfig, SelfCriticalConfig } from "./train/config";
+export { SETTINGS, defaultConfig, type Setting } from "./train/settings";
 export type { ModelConfig } from "./model/model-config";
 export { initBackend, type BackendInfo } from "./runtime/backend";
 export { projectRoot } from "./runtime/paths";

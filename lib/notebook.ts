@@ -17,11 +17,14 @@ import { Captioner } from "./inference/captioner";
 import { SHIPPED_MODEL } from "./inference/model-folder";
 import { readCheckpointMeta, resolveCheckpoint } from "./io/checkpoint";
 import { dataFolderFor, presetFor, QUICK_SETTINGS, type DatasetName, type TrainConfig } from "./train/config";
+import { SETTINGS, type Setting } from "./train/settings";
 import { escapeHtml } from "./display/cards";
 import { plotlyLibraryHtml } from "./display/plotly";
 import { tableHtml } from "./display/table";
 import { projectRoot } from "./runtime/paths";
 import { ensureSyntheticDataset } from "./data/synthetic/ensure";
+import type { SplitData } from "./data/dataset";
+import { imageSource, type DataSource, type ImageModel } from "./features/image-source";
 
 export interface NotebookSetup {
   /** The project's folder. */
@@ -107,35 +110,36 @@ export function trainConfigFor(setup: NotebookSetup, changes: Partial<TrainConfi
 }
 
 /** The settings a learner is invited to change, each with what it does. */
-export const TUNABLE_SETTINGS: Partial<Record<keyof TrainConfig, string>> = {
-  epochs: "passes over the training captions",
-  batchSize: "captions per training step",
-  learningRate: "Adam's step size",
-  clipNorm: "a longer gradient is scaled down to this length",
-  embedSize: "size of the image vector and of each word embedding",
-  hiddenSize: "size of the LSTM's state (h and c)",
-  numLayers: "stacked LSTM layers",
-  dropout: "share of the LSTM's outputs zeroed while training",
-  vocabThreshold: "occurrences a word needs to get its own id",
-  wordLoss: "weight of the auxiliary word-presence loss (0: off)",
-  batching: '"length": one caption length per batch; "padded": any lengths, masked',
-  valImages: "validation images captioned and scored after each epoch",
-  selfCritical: "the self-critical phase after the cross-entropy epochs (null: none; see the section after the long run)",
-};
-
-/** The tunable settings of `config` as a table: name, value, meaning. */
+/**
+ * Every setting of `config` as a table (lib/train/settings.ts): name, value, meaning, whether a
+ * learner may tune it here, and what a resumed run may do with it. The tunable ones come first.
+ */
 export function settingsTableHtml(config: TrainConfig): string {
-  const rows = Object.entries(TUNABLE_SETTINGS).map(([key, meaning]) => ({
-    setting: key,
-    value: showSetting(config[key as keyof TrainConfig]),
-    meaning: meaning!,
-  }));
+  const rows = (Object.entries(SETTINGS) as [keyof TrainConfig, Setting<unknown>][])
+    .sort(([, a], [, b]) => Number(b.tune) - Number(a.tune))
+    .map(([key, row]) => ({
+      setting: key,
+      value: showSetting(config[key]),
+      meaning: row.meaning,
+      tune: row.tune ? "yes" : "",
+      "on resume": row.resume.override ? "may change" : "fixed",
+    }));
   return tableHtml(rows);
 }
 
 /** A setting's value as the table shows it: objects as JSON, the rest as text. */
 function showSetting(value: unknown): string {
   return typeof value === "object" && value !== null ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * The images of a split as the notebooks read them: a frozen backbone's features, cached in the
+ * preset's featureDir (computed on first use), or decoded pixels for a CNN that trains; never
+ * augmented. (`cap.imageSource(model, index, split)` alone gives pixels.)
+ */
+export function splitImages(setup: NotebookSetup, model: ImageModel, split: SplitData): Promise<DataSource> {
+  const cacheDir = path.resolve(setup.root, setup.preset.featureDir);
+  return imageSource(model, split.index, split.split, { featureCache: true, cacheDir });
 }
 
 /** Makes sure the dataset is there: generates the synthetic one when missing; says which it uses. */

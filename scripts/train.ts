@@ -19,14 +19,15 @@ const USAGE = `npm run train -- [--data synthetic|coco|flickr8k] [--data-root DI
                  [--scst-dangling-ends allow|forbid]
 npm run train -- --resume RUN_DIR [--epochs N] [--max-steps N] [other settings the run may change]
 
-A new run takes the preset of --data (lib/train/config.ts), then the settings in --config FILE (a JSON
+A new run takes the preset of --data (lib/train/config.ts: the defaults of the settings table,
+lib/train/settings.ts, and the preset's differences from them), then the settings in --config FILE (a JSON
 object of TrainConfig settings, e.g. another run's config.json), then the flags. It refuses a run
 folder that already holds checkpoints. --max-steps N stops (with a checkpoint) after N steps in all.
 Ctrl-C or SIGTERM checkpoints the current step and exits.
 
 --resume RUN_DIR (or a checkpoint folder in it) continues that run with the settings it was started
 with, whatever the preset, and ends as if it had never stopped. A setting given with it (a flag or
---config) is an override, checked against this table (lib/train/resume-config.ts, RESUME_RULES); a
+--config) is an override, checked against this table (each setting's resume rule in lib/train/settings.ts); a
 refused one fails without touching the run. A value equal to the run's own is no change.
 
 --self-critical EPOCHS adds (or resizes) a self-critical phase after the cross-entropy epochs

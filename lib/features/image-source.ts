@@ -28,18 +28,20 @@ export interface ImageModel {
 }
 
 export interface SourceOptions {
-  /** Random crops and flips (only for pixels; training). */
-  augment: boolean;
-  /** Use (and fill) the on-disk feature cache when the backbone is frozen. */
-  featureCache: boolean;
-  /** Folder of feature caches: `<cacheDir>/<backbone name>/<split>/` (see featureCacheDir). */
-  cacheDir: string;
+  /** Random crops and flips (only for pixels; training). Default: off. */
+  augment?: boolean;
+  /** Use (and fill) the on-disk feature cache when the backbone is frozen. Default: off (pixels). */
+  featureCache?: boolean;
+  /** Folder of feature caches, needed with `featureCache`: `<cacheDir>/<backbone name>/<split>/` (see featureCacheDir). */
+  cacheDir?: string;
   onProgress?: (p: FeatureExtractionProgress) => void;
 }
 
-export async function imageSource(model: ImageModel, index: CocoCaptionIndex, split: string, opts: SourceOptions): Promise<DataSource> {
+/** A split's image data for `model`: decoded pixels, unless `opts` asks for the feature cache. */
+export async function imageSource(model: ImageModel, index: CocoCaptionIndex, split: string, opts: SourceOptions = {}): Promise<DataSource> {
   const backbone = model.backbone;
   if (opts.featureCache && backbone instanceof PretrainedBackbone) {
+    if (!opts.cacheDir) throw new Error("imageSource: featureCache needs a cacheDir (a preset's featureDir)");
     const dir = featureCacheDir(opts.cacheDir, backbone.name, split);
     const transform = model.transform(false);
     const images = index.images.map((image) => ({ imageId: image.id, file: index.imagePath(image.id) }));
@@ -47,7 +49,8 @@ export async function imageSource(model: ImageModel, index: CocoCaptionIndex, sp
     const cache = await FeatureCache.open(dir);
     return { source: featureSource(cache), shape: [backbone.featureDim], close: () => cache.close() };
   }
-  const transform = model.transform(opts.augment, opts.augment);
+  const augment = opts.augment ?? false;
+  const transform = model.transform(augment, augment);
   const decode = transformSource((id) => index.imagePath(id), transform);
   const source = isDeterministic(transform) ? memoize(decode) : decode;
   return { source, shape: [transform.crop, transform.crop, 3], close: async () => {} };
