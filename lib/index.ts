@@ -31,7 +31,7 @@ export { Captioner } from "./inference/captioner";
 export { SHIPPED_MODEL, isModelFolder, photoWarning, modelCheckpoint, readModelCard, type ModelCard } from "./inference/model-folder";
 export { EncoderCNN } from "./model/encoder";
 export { DecoderRNN } from "./model/decoder";
-export { lstmCell, lstmStep, lstmRun, type LSTMState } from "./model/lstm";
+export { lstmCell, lstmRun, type LSTMState } from "./model/lstm";
 export { FusedLSTM } from "./model/lstm-fused";
 export { textbookCrossEntropy, captionLoss, maskedCrossEntropy, weightedCrossEntropy, logSoftmax, perplexity } from "./model/loss";
 export { trainStep, clipByGlobalNorm, globalNorm } from "./model/train-step";

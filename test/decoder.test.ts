@@ -107,6 +107,33 @@ describe("DecoderRNN", () => {
       b.dispose();
     }
   });
+
+  test("forward's textbook LSTM gives the fast one's logits and gradients, with dropout and two layers; fast is the default", () => {
+    const decoder = new DecoderRNN({ ...SMALL, numLayers: 2, dropout: 0.3 }, { name: "switch" });
+    try {
+      const { tokens, mask } = batch();
+      const images = tf.randomNormal([4, 8], 0, 1, "float32", 10) as tf.Tensor2D;
+      const pass = (lstm?: "fast" | "textbook") => {
+        const options = { training: true, seed: 4, lstm }; // the same dropout masks in every pass; lstm undefined: the default
+        const logits = tf.tidy(() => decoder.forward(images, tokens, options));
+        const { value, grads } = tf.variableGrads(() => captionLoss(decoder.forward(images, tokens, options), tokens, mask), decoder.variables);
+        const result = { logits: logits.dataSync(), loss: value.dataSync()[0], grads: decoder.variables.map((v) => grads[v.name].dataSync()) };
+        tf.dispose([logits, value, grads]);
+        return result;
+      };
+      const [byDefault, fast, textbook] = [pass(), pass("fast"), pass("textbook")];
+      assert.deepEqual(byDefault, fast, "the default is the fast LSTM, to the bit");
+      assert.ok(relativeError(textbook.logits, fast.logits) < 1e-5, "logits");
+      assert.ok(Math.abs(textbook.loss - fast.loss) < 1e-5, `loss ${textbook.loss} vs ${fast.loss}`);
+      fast.grads.forEach((g, i) => {
+        const err = relativeError(textbook.grads[i], g);
+        assert.ok(err < 1e-5, `${decoder.variables[i].name}: relative error ${err}`);
+      });
+      tf.dispose([tokens, mask, images]);
+    } finally {
+      decoder.dispose();
+    }
+  });
 });
 
 describe("LSTM", () => {

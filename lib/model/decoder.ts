@@ -11,12 +11,16 @@
  *
  * so a caption of `length` tokens runs `length` steps and scores the last `length − 1` outputs.
  * The LSTM starts from the zero state. Dropout (training only) is applied to the LSTM's outputs
- * before the output layer, and between LSTM layers. The LSTM is the fast one, lstm-fused.ts (the
- * textbook one, lstm.ts, computes the same numbers, more slowly).
+ * before the output layer, and between LSTM layers.
+ *
+ * Two LSTMs compute the same numbers on the same weights (as nanoGPT keeps its attention written
+ * out beside the flash kernel): the fast one, lstm-fused.ts, which everything runs by default,
+ * and the textbook one, lstm.ts, its gate equations left to autodiff, for reading and checking
+ * (`forward(..., { lstm: "textbook" })`).
  */
 import * as tf from "@tensorflow/tfjs";
 import { logSoftmax } from "./loss";
-import type { LSTMState } from "./lstm";
+import { lstmRun, type LSTMState } from "./lstm";
 import { FusedLSTM } from "./lstm-fused";
 
 export interface DecoderConfig {
@@ -40,6 +44,8 @@ export interface ForwardOptions {
   training?: boolean;
   /** Seed of the dropout masks, to make a training step repeatable (e.g. on resume). */
   seed?: number;
+  /** Which LSTM computes the pass: "fast" (lstm-fused.ts, the default) or "textbook" (lstm.ts); same numbers. */
+  lstm?: "fast" | "textbook";
 }
 
 export class DecoderRNN {
@@ -90,7 +96,10 @@ export class DecoderRNN {
       const inputIds = tf.transpose(tf.slice(tokens, [0, 0], [batch, length - 1])); // [length − 1, batch]
       const words = tf.gather(this.embedding, inputIds) as tf.Tensor3D; // [length − 1, batch, embed]
       const inputs = tf.concat([tf.expandDims(imageEmbedding, 0), words], 0) as tf.Tensor3D; // [length, batch, embed]
-      const hs = this.lstm.run(inputs, rate, options.seed); // [length, batch, hidden]
+      // All steps through the LSTM: the fast one, or the textbook one (lstmRun → lstmCell, in lstm.ts).
+      const hs = options.lstm === "textbook" // [length, batch, hidden]
+        ? lstmRun(this.lstm.layers, inputs, rate, options.seed)
+        : this.lstm.run(inputs, rate, options.seed);
       // Step 0 (the image) predicts nothing; steps 1..length−1 predict tokens 1..length−1.
       let outputs: tf.Tensor = tf.slice(hs, [1, 0, 0], [length - 1, batch, hiddenSize]); // [length − 1, batch, hidden]
       if (rate > 0) outputs = tf.dropout(outputs, rate, undefined, options.seed);

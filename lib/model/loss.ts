@@ -4,7 +4,7 @@
  *
  * In reading order:
  * 1. `textbookCrossEntropy`: the definition, −log softmax(logits)[target], masked mean, left to
- *    autodiff. Nothing runs it but the tests, which check the fast path against it.
+ *    autodiff. Notebook 2's steps by hand run it; the tests check the fast path against it.
  * 2. `captionLoss`: the loss of a batch of captions. The decoder's outputs are scored against the
  *    NEXT token, so targets and mask are the tokens shifted by one. Training and evaluation call it.
  * 3. The fast, stable path that `captionLoss` uses: `logSoftmax` and `maskedCrossEntropy`, built

@@ -26,7 +26,7 @@
  * loop takes one [batch, features] slice per step.
  */
 import * as tf from "@tensorflow/tfjs";
-import { initLSTMWeights, type LSTMConfig, type LSTMLayerWeights, type LSTMState } from "./lstm";
+import { initLSTMWeights, layerInputDropout, type LSTMConfig, type LSTMLayerWeights, type LSTMState } from "./lstm";
 
 /** One step of one layer: the new state and the four activated gates (the backward pass needs them). */
 interface CellOutput {
@@ -153,14 +153,14 @@ export class FusedLSTM {
   run(inputs: tf.Tensor3D, dropout = 0, seed?: number): tf.Tensor3D {
     const [time, batch] = inputs.shape;
     const hidden = this.config.hiddenSize;
-    let x: tf.Tensor = inputs;
+    let x = inputs; // [time, batch, in], then [time, batch, hidden]
     this.layers.forEach((w, l) => {
-      if (l > 0 && dropout > 0) x = tf.dropout(x, dropout, undefined, seed === undefined ? undefined : seed + l);
+      x = layerInputDropout(x, l, dropout, seed);
       // Input projections of all steps in one product: [time*batch, in] x [in, 4*hidden].
       const zx = tf.add(tf.matMul(tf.reshape(x, [time * batch, -1]), w.kernel), w.bias);
-      x = recurrence(tf.reshape(zx, [time, batch, 4 * hidden]), w.recurrentKernel);
+      x = recurrence(tf.reshape(zx, [time, batch, 4 * hidden]), w.recurrentKernel) as tf.Tensor3D;
     });
-    return x as tf.Tensor3D;
+    return x;
   }
 
   /**

@@ -9,9 +9,10 @@
  *
  * A stack of layers feeds each layer's h' to the next layer as its x. The state starts at zero.
  *
- * The decoder runs lstm-fused.ts instead: the same weights and the same numbers, computed faster
+ * The decoder runs lstm-fused.ts by default: the same weights and the same numbers, computed faster
  * (all steps' x·W in one product, backpropagation through time written out by hand).
- * test/decoder.test.ts checks that its outputs and gradients equal those of the functions here.
+ * `decoder.forward(..., { lstm: "textbook" })` runs `lstmRun` here instead, as the by-hand steps of
+ * notebook 2 do. test/decoder.test.ts checks that outputs and gradients agree.
  *
  * This file also holds what both share: the weights' layout and their initialisation.
  */
@@ -49,35 +50,38 @@ export function lstmCell(x: tf.Tensor2D, h: tf.Tensor2D, c: tf.Tensor2D, w: LSTM
   return { h: hNext, c: cNext };
 }
 
-/** The zero state of `layers` for a batch of `batch` rows. */
-export function zeroState(layers: LSTMLayerWeights[], batch: number): LSTMState {
-  const hidden = layers[0].recurrentKernel.shape[0];
-  return { h: layers.map(() => tf.zeros([batch, hidden])), c: layers.map(() => tf.zeros([batch, hidden])) };
-}
-
-/** One step of every layer, bottom to top. input: [batch, in] → the top layer's h and the new state. */
-export function lstmStep(layers: LSTMLayerWeights[], input: tf.Tensor2D, state: LSTMState): { output: tf.Tensor2D; state: LSTMState } {
-  const next: LSTMState = { h: [], c: [] };
-  let x = input;
+/**
+ * A whole sequence from the zero state, through `lstmCell`: each layer runs over all the steps,
+ * and its h's are the inputs of the layer above. `dropout` (a rate, 0 for none) applies to the
+ * inputs of every layer after the first, as in FusedLSTM.run (`layerInputDropout`: the same masks
+ * for the same `seed`).
+ *
+ *   inputs: [time, batch, in] → the top layer's h: [time, batch, hidden]
+ */
+export function lstmRun(layers: LSTMLayerWeights[], inputs: tf.Tensor3D, dropout = 0, seed?: number): tf.Tensor3D {
+  let xs = inputs; // [time, batch, in], then [time, batch, hidden]
   layers.forEach((w, l) => {
-    const { h, c } = lstmCell(x, state.h[l], state.c[l], w);
-    next.h.push(h);
-    next.c.push(c);
-    x = h;
+    const zero = tf.zeros([inputs.shape[1], w.recurrentKernel.shape[0]]) as tf.Tensor2D; // [batch, hidden]
+    let state = { h: zero, c: zero };
+    const hs = tf.unstack(layerInputDropout(xs, l, dropout, seed)).map((x) => {
+      state = lstmCell(x as tf.Tensor2D, state.h, state.c, w);
+      return state.h;
+    });
+    xs = tf.stack(hs) as tf.Tensor3D;
   });
-  return { output: x, state: next };
+  return xs;
 }
 
-/** A whole sequence from the zero state, step by step. inputs: [time, batch, in] → the top layer's h: [time, batch, hidden]. */
-export function lstmRun(layers: LSTMLayerWeights[], inputs: tf.Tensor3D): tf.Tensor3D {
-  let state = zeroState(layers, inputs.shape[1]);
-  const outputs: tf.Tensor2D[] = [];
-  for (const x of tf.unstack(inputs) as tf.Tensor2D[]) {
-    const out = lstmStep(layers, x, state);
-    outputs.push(out.output);
-    state = out.state;
-  }
-  return tf.stack(outputs) as tf.Tensor3D;
+/**
+ * The dropout on the inputs of layer `l`: none on the first layer's (the decoder's inputs), `rate`
+ * on the others', the mask drawn from `seed + l`. Both LSTMs call it, so that a seeded training
+ * pass drops the same numbers in each.
+ *
+ *   x: [time, batch, in]
+ */
+export function layerInputDropout(x: tf.Tensor3D, l: number, rate: number, seed?: number): tf.Tensor3D {
+  if (l === 0 || rate === 0) return x;
+  return tf.dropout(x, rate, undefined, seed === undefined ? undefined : seed + l) as tf.Tensor3D;
 }
 
 /**
