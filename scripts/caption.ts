@@ -40,7 +40,7 @@ const FLAGS = {
   alpha: { type: "string", shown: "the model's", what: "beam search's length normalisation: captions compared by logProb / length^alpha (the shipped card's: 1)" },
   "max-length": { type: "string", shown: "20", what: "most tokens per caption, <end> included" },
   "allow-unk": { type: "boolean", shown: "false", what: "let captions contain <unk> (masked out by default: a training device, not a word)" },
-  "dangling-ends": { type: "string", shown: "the model's", what: 'allow or forbid: may a caption end on "a", "the", "in"... (the shipped card\'s: see its README)' },
+  "dangling-ends": { type: "string", shown: "the model's", what: 'allow or forbid a caption to end on "a", "the", "in"... (lib/inference/greedy.ts, DANGLING_WORDS); the shipped card allows it' },
   json: { type: "boolean", shown: "false", what: 'one JSON object per line: {"file", "caption", "logProb"}' },
   results: { type: "string", shown: "none", what: "also write the captions as a COCO results file for npm run eval (image id from the file name)" },
   explain: { type: "string", shown: "none", what: "also write, per image, DIR/<name>.json and .html: where the model looked for each word (Grad-CAM)" },

@@ -159,6 +159,7 @@ test("a folder without a checkpoint, and bad arguments, are clear errors", async
   });
   await assert.rejects(caption("--checkpoint", RUN), /no images given/);
   await assert.rejects(caption("--checkpoint", RUN, "--beam", "0", testFiles[0]), /--beam must be a positive integer, got 0/);
+  await assert.rejects(caption("--checkpoint", RUN, "--dangling-ends", "maybe", testFiles[0]), /--dangling-ends must be allow or forbid, got maybe/);
   const empty = fs.mkdtempSync(path.join(TMP, "empty-"));
   const { code, err } = await caption("--checkpoint", RUN, empty, testFiles[0]);
   assert.equal(code, 1);
