@@ -28,7 +28,7 @@ import type { DecoderRNN } from "../model/decoder";
 import { scoredTokenCount } from "../model/loss";
 import { decoderShardGradients } from "../model/shard-step";
 import { clipByGlobalNorm, type TrainStepParams } from "../model/train-step";
-import { layoutOf, readShared, sharedBuffer, writeShared, type SharedLayout } from "./shared-weights";
+import { layoutOf, readShared, sharedBuffer, writeShared, type SharedLayout } from "../runtime/shared-tensors";
 import type { CrossEntropyReply, CrossEntropyRequest, StepWorkerData } from "./step-worker";
 
 /** The `workers` setting: a count, or "auto". */

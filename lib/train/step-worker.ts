@@ -11,7 +11,7 @@ import { initBackend, type BackendKind } from "../runtime/backend";
 import { serveRequests } from "../runtime/worker-pool";
 import { DecoderRNN, type DecoderConfig } from "../model/decoder";
 import { decoderShardGradients } from "../model/shard-step";
-import { readShared, writeShared, type SharedLayout } from "./shared-weights";
+import { readShared, writeShared, type SharedLayout } from "../runtime/shared-tensors";
 
 export interface StepWorkerData {
   index: number;
