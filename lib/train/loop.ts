@@ -16,6 +16,9 @@
  * An abort signal (Ctrl-C in the command line) ends training after the current step, or in the
  * middle of an epoch's validation, with a checkpoint of the last step done.
  *
+ * With `workers` W > 1 the cross-entropy steps run on W threads (lib/train/data-parallel.ts); a
+ * worker that dies stops the run with a message naming it and a checkpoint of the last step done.
+ *
  * A run folder holds one run. Resuming continues it with the settings it was started with
  * (lib/train/resume-config.ts says which of them a resume may change); training from scratch into a
  * folder that already holds checkpoints is refused rather than overwriting them.
@@ -43,6 +46,8 @@ import { wordPresenceTargets } from "../model/word-presence";
 import { Random } from "../data/random";
 import { CiderReward } from "./cider-reward";
 import { selfCriticalStep, type SelfCriticalStats } from "./self-critical";
+import { DataParallel, resolveWorkers } from "./data-parallel";
+import { coreCount, WorkerDiedError } from "../runtime/worker-pool";
 
 export interface StepProgress {
   step: number;
@@ -74,6 +79,8 @@ export interface TrainHooks {
   signal?: AbortSignal;
   /** Stop (with a checkpoint) once this many steps are done in total: for short runs and tests. */
   maxSteps?: number;
+  /** For tests: receives the data-parallel step's workers when W > 1 (e.g. to kill one). */
+  onDataParallel?(parallel: DataParallel): void;
 }
 
 export interface TrainResult {
@@ -124,13 +131,24 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
     mode: config.batching,
   });
   const optimizer = tf.train.adam(config.learningRate);
+  const workers = resolveWorkers(config.workers, backend.kind);
   const state: TrainState = { step: 0, epoch: 0, stepInEpoch: 0, seconds: 0, loader: loader.state() };
   if (resume) {
     Object.assign(state, resume.state);
     loader.setState(state.loader);
     await restoreOptimizer(resume.checkpoint, optimizer);
     say(`resumed from ${resume.checkpoint} at step ${state.step} (epoch ${state.epoch + 1}, step ${state.stepInEpoch} of it)`);
+    const before = resume.state.workers ?? 1;
+    if (before !== workers) {
+      say(
+        `resuming on W = ${workers} threads where the run's steps ran on ${before}: the gradients are summed in another order, ` +
+          `so the arithmetic (float rounding) changes; the run is no longer bit-identical to one that kept W = ${before}`,
+      );
+    }
   }
+  state.workers = workers;
+  say(workersLine(workers, config.workers, backend.kind));
+  let parallel: DataParallel | undefined;
   // The log reads as one run: a resumed run drops the steps it will do again; a new one drops
   // the records of any earlier attempt that died before its first checkpoint.
   truncateLog(files.log, state.step);
@@ -141,16 +159,33 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
     model.vocab.size,
     UNK + 1,
   );
-  const loop = new Loop(config, hooks, model, loader, optimizer, state, files, words, { split: trainSplit, data: trainData }, resume?.checkpoint);
   try {
+    if (workers > 1) {
+      parallel = await DataParallel.start(workers, model.decoder, backend.kind);
+      hooks.onDataParallel?.(parallel);
+    }
+    const loop = new Loop(config, hooks, model, loader, optimizer, state, files, words, { split: trainSplit, data: trainData }, parallel, resume?.checkpoint);
     return { ...(await loop.run(valSplit, valData)), backend };
   } catch (error) {
     model.dispose();
     throw error;
   } finally {
-    await Promise.all([trainData.close(), valData.close()]);
+    await Promise.all([trainData.close(), valData.close(), parallel?.close()]);
     optimizer.dispose();
   }
+}
+
+/** The line that says how many threads the steps run on, and why. */
+function workersLine(workers: number, setting: TrainConfig["workers"], backend: string): string {
+  const why =
+    setting !== "auto"
+      ? `workers: ${setting} in the settings`
+      : backend === "wasm" || backend === "cpu"
+        ? `workers "auto": ${coreCount()} cores, one thread each on ${backend}`
+        : `workers "auto": ${backend} has its own threads`;
+  return workers > 1
+    ? `steps: data-parallel on W = ${workers} threads (${why}); the self-critical phase, if any, runs on one`
+    : `steps: one thread (${why})`;
 }
 
 /** The settings of a resumed run: its own, with the overrides that `requested` makes. */
@@ -207,6 +242,8 @@ class Loop {
     private readonly words: Map<number, Float32Array>,
     /** The training images, for the self-critical phase (which samples its own captions of them). */
     private readonly trainImages: { split: SplitData; data: DataSource },
+    /** The data-parallel step's workers, when W > 1. */
+    private readonly parallel: DataParallel | undefined,
     /**
      * The checkpoint written last: the one resumed from, to begin with, so that resuming a finished
      * run trains nothing and writes nothing (its checkpoints stay as they were).
@@ -247,12 +284,22 @@ class Loop {
 
   private async step(): Promise<void> {
     const { config, state } = this;
+    const position = this.loader.state(); // where a step that fails leaves the loader
     const batch = await this.loader.next();
     // Adam reads its step size at every update: setting it here applies the schedule (a pure
     // function of the epoch, so a resumed run follows it exactly). tfjs types it as protected.
     (this.optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(config, state.epoch);
     const started = performance.now();
-    const loss = this.trainOn(batch);
+    let loss: number;
+    try {
+      loss = await this.trainOn(batch);
+    } catch (error) {
+      if (!(error instanceof WorkerDiedError)) throw error;
+      // The failed step changed nothing (data-parallel.ts): checkpoint the last step done, as on abort.
+      this.loader.setState(position);
+      await this.finish(true);
+      throw new Error(`${error.message}; training stopped at step ${state.step}, checkpoint ${this.lastCheckpoint} (resume from it)`);
+    }
     const seconds = (performance.now() - started) / 1000;
     state.step += 1;
     state.stepInEpoch += 1;
@@ -346,13 +393,13 @@ class Loop {
     }
   }
 
-  /** One optimisation step on a batch; returns its loss. */
-  private trainOn(batch: Batch): number {
+  /** One optimisation step on a batch (on W threads when W > 1); returns its loss. */
+  private async trainOn(batch: Batch): Promise<number> {
     const { config, model, state } = this;
     const { images, tokens, mask } = batchTensors(batch);
     const wordTargets = model.wordHead ? this.wordTargets(batch) : null;
     try {
-      return trainStep({
+      const params = {
         decoder: model.decoder,
         embedImages: () => model.embed(images, true),
         encoderVariables: model.encoder.trainableVariables,
@@ -363,9 +410,10 @@ class Loop {
         // Each step's dropout masks follow from the seed and the step number: resuming repeats them.
         dropoutSeed: config.seed * 1_000_003 + state.step,
         auxiliaryLoss: model.wordHead
-          ? { weight: config.wordLoss, variables: model.wordHead.variables, loss: (e) => model.wordHead!.loss(e, wordTargets!) }
+          ? { weight: config.wordLoss, variables: model.wordHead.variables, loss: (e: tf.Tensor2D) => model.wordHead!.loss(e, wordTargets!) }
           : undefined,
-      });
+      };
+      return this.parallel ? await this.parallel.step({ ...params, encoderState: model.encoder.stateVariables }) : trainStep(params);
     } finally {
       tf.dispose([images, tokens, mask, ...(wordTargets ? [wordTargets] : [])]);
     }
