@@ -37,7 +37,9 @@ export { textbookCrossEntropy, captionLoss, maskedCrossEntropy, weightedCrossEnt
 export { trainStep, clipByGlobalNorm, globalNorm } from "./model/train-step";
 
 // Training: the loop, its log
-export { train, progressLine, runFiles, type TrainResult } from "./train/loop";
+export { train, type TrainResult } from "./train/loop";
+export { progressLine } from "./train/progress";
+export { runFiles } from "./train/run-folder";
 export { resumedConfig, readResumePoint, describeResumeRules, RESUME_RULES } from "./train/resume-config";
 export { readLog, stepRecords, crossEntropySteps, selfCriticalSteps, epochRecords, type StepRecord, type EpochRecord } from "./train/train-log";
 export { CiderReward } from "./train/cider-reward";

@@ -10,7 +10,8 @@ import { BACKBONE_FLAGS, backboneFromFlags } from "./backbone-args";
 import { formatSeconds } from "../lib/runtime/format";
 import { readJson } from "../lib/io/json-file";
 import { describeResumeRules, readResumePoint, resumedConfig } from "../lib/train/resume-config";
-import { train, type StepProgress } from "../lib/train/loop";
+import { train } from "../lib/train/loop";
+import type { StepProgress } from "../lib/train/progress";
 
 const USAGE = `npm run train -- [--data synthetic|coco|flickr8k] [--data-root DIR] [--feature-dir DIR] [--config FILE]
                  [--epochs N] [--batch-size N] [--lr X] [--lr-decay FACTOR@EPOCHS] [--steps-per-epoch N]

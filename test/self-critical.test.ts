@@ -26,7 +26,7 @@ import { evaluateFiles, evaluateResults } from "../lib/evaluation/metrics/evalua
 import { readReferenceCaptions } from "../lib/evaluation/metrics/references";
 import { readJson } from "../lib/io/json-file";
 import { ensureSyntheticDataset } from "../lib/data/synthetic/ensure";
-import type { StepProgress } from "../lib/train/loop";
+import type { StepProgress } from "../lib/train/progress";
 import { stepRecords } from "../lib/train/train-log";
 import type { TrainConfig } from "../lib/train/config";
 import { sameRunAssertions, trainAndRead } from "./helpers/same-run";

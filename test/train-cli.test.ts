@@ -17,7 +17,7 @@ import { readCheckpointMeta, resolveCheckpoint } from "../lib/io/checkpoint";
 import type { TrainConfig } from "../lib/train/config";
 import { readJson } from "../lib/io/json-file";
 import { ensureSyntheticDataset } from "../lib/data/synthetic/ensure";
-import { runFiles } from "../lib/train/loop";
+import { runFiles } from "../lib/train/run-folder";
 import type { TrainState } from "../lib/train/resume-config";
 import { readLog, stepRecords } from "../lib/train/train-log";
 import { loadTensors } from "../lib/io/weights-io";

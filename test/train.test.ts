@@ -19,7 +19,8 @@ import { ensureSyntheticDataset } from "../lib/data/synthetic/ensure";
 import { readCheckpointMeta } from "../lib/io/checkpoint";
 import { readJson } from "../lib/io/json-file";
 import { stepRecords } from "../lib/train/train-log";
-import { runFiles, train } from "../lib/train/loop";
+import { train } from "../lib/train/loop";
+import { runFiles } from "../lib/train/run-folder";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "train-test-"));
 const DATA = path.join(TMP, "data");

@@ -12,7 +12,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { BackendKind } from "../../lib/runtime/backend";
 import type { TrainConfig } from "../../lib/train/config";
-import { runFiles, train, type TrainHooks } from "../../lib/train/loop";
+import { train, type TrainHooks } from "../../lib/train/loop";
+import { runFiles } from "../../lib/train/run-folder";
 import { readLog, type LogRecord } from "../../lib/train/train-log";
 
 /** Trains, reads the final weights and the log, and frees the model (variable names must be unique among live models). */
