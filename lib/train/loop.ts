@@ -14,7 +14,8 @@
  * middle of an epoch's validation, with a checkpoint of the last step done; a resumed run then
  * starts by validating that epoch again. A run killed outright resumes from its last checkpoint.
  *
- * With `workers` W > 1 the cross-entropy steps run on W threads (data-parallel.ts); a worker that
+ * With `workers` W > 1 the feature extraction's CNN (lib/features/feature-workers.ts) and the
+ * cross-entropy steps (data-parallel.ts) run on W threads; a worker that
  * dies stops the run with a message naming it and a checkpoint of the last step done.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -77,11 +78,12 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
   const model = resume ? await Captioner.load(resume.checkpoint, config) : await newModel(config, trainSplit);
   say(`vocabulary: ${model.vocab.size} words (threshold ${config.vocabThreshold}); ${model.variables.length} weight tensors`);
   writeJsonAtomically(files.config, config); // the settings this run really uses, overrides included
-  const { trainData, valData } = await imageSources(config, model, trainSplit, valSplit);
+  const workers = resolveWorkers(config.workers, backend.kind);
+  say(workersLine(workers, config.workers, backend.kind));
+  const { trainData, valData } = await imageSources(config, model, trainSplit, valSplit, workers);
   const loader = captionLoader(config, model, trainSplit, trainData);
   const optimizer = tf.train.adam(config.learningRate);
   const state = await startingState(resume, loader, optimizer, say);
-  const workers = resolveWorkers(config.workers, backend.kind);
   const before = resume ? (resume.state.workers ?? 1) : workers;
   if (before !== workers) {
     say(
@@ -90,7 +92,6 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
     );
   }
   state.workers = workers;
-  say(workersLine(workers, config.workers, backend.kind));
   // The log reads as one run: a resumed run drops the steps it will do again; a new one drops
   // the records of any earlier attempt that died before its first checkpoint.
   truncateLog(files.log, state.step);
@@ -162,7 +163,7 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
   }
 }
 
-/** The line that says how many threads the steps run on, and why. */
+/** The line that says how many threads the feature extraction and the steps run on, and why. */
 function workersLine(workers: number, setting: TrainConfig["workers"], backend: string): string {
   const why =
     setting !== "auto"
@@ -171,8 +172,8 @@ function workersLine(workers: number, setting: TrainConfig["workers"], backend: 
         ? `workers "auto": ${coreCount()} cores, one thread each on ${backend}`
         : `workers "auto": ${backend} has its own threads`;
   return workers > 1
-    ? `steps: data-parallel on W = ${workers} threads (${why}); the self-critical phase, if any, runs on one`
-    : `steps: one thread (${why})`;
+    ? `workers: data-parallel on W = ${workers} threads (${why}): the CNN of the feature extraction and the cross-entropy steps; the self-critical phase, if any, runs on one`
+    : `workers: one thread (${why})`;
 }
 
 /** Whether to stop before the next step: the abort signal came, or `maxSteps` are done. */
