@@ -2,7 +2,8 @@
  * Data-parallel training steps (lib/train/data-parallel.ts): W = 2 computes what W = 1 computes
  * (trainStep) to float tolerance, dropout and the word-presence loss included; two W = 2 steps
  * from the same start are bit-identical; a worker that dies fails the step with a message that
- * names it, leaving the weights as they were.
+ * names it, leaving the weights as they were. The self-critical step on W threads: the same draws
+ * for every W > 1 (one generator per image), so W = 2 and W = 3 agree to float tolerance.
  */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -12,6 +13,11 @@ import { Captioner } from "../lib/inference/captioner";
 import { Vocabulary } from "../lib/data/vocabulary";
 import { trainStep } from "../lib/model/train-step";
 import { DataParallel, resolveWorkers, shardRanges } from "../lib/train/data-parallel";
+import { CiderReward } from "../lib/train/cider-reward";
+import type { SelfCriticalConfig } from "../lib/train/config";
+import { selfCriticalStep, type SelfCriticalStats } from "../lib/train/self-critical";
+import { selfCriticalShardGradients } from "../lib/train/self-critical-shard";
+import { Random } from "../lib/data/random";
 import { tinyTrainConfig } from "./helpers/tiny-config";
 
 const CAPTIONS = ["a red circle above a blue square", "two green triangles", "a small blue circle left of a red square", "one yellow square"];
@@ -108,4 +114,64 @@ test("W = 2 gives W = 1's loss and gradients; two W = 2 steps are bit-identical;
   assert.equal(runs[1].loss, runs[0].loss);
   runs[1].after.forEach((w, i) => assert.ok(Buffer.from(w.buffer).equals(Buffer.from(runs[0].after[i].buffer)), `${names[i]} differs between two W = 2 runs`));
   one.model.dispose();
+});
+
+/** Each image's references: two of CAPTIONS, so that words are rarer in some images than others (CIDEr-D's idf). */
+function references(ids: number[]): Map<number, string[]> {
+  return new Map(ids.map((id, i) => [id, [CAPTIONS[i % 4], CAPTIONS[(i + 1) % 4]]]));
+}
+
+test("self-critical on W threads: W = 2 and W = 3 draw the same captions and agree to float tolerance; two W = 2 steps are bit-identical; W = 1 keeps its own draws", async () => {
+  const backend = await initBackend({ log: () => {} });
+  const imageIds = [11, 12, 13, 14, 15];
+  const reward = new CiderReward(references(imageIds));
+  const config: SelfCriticalConfig = { epochs: 1, samplesPerImage: 3, baseline: "mean", learningRate: 1, imagesPerBatch: 5 };
+  const common = { reward, config, clipNorm: 1e6, maxLength: 6, seed: 77 };
+  const runs: { workers: number; stats: SelfCriticalStats; after: Float32Array[]; before: Float32Array[] }[] = [];
+  for (const workers of [2, 2, 3]) {
+    const s = await setup();
+    const batch = { imageIds, images: tf.slice(s.images, 0, imageIds.length) };
+    const dp = await DataParallel.start(workers, s.model.decoder, backend.kind);
+    try {
+      await dp.prepareSelfCritical(s.model.vocab, references(imageIds));
+      const before = values(s.model);
+      const stats = await dp.selfCriticalStep({ ...common, model: s.model, batch, optimizer: tf.train.sgd(1) });
+      runs.push({ workers, stats, after: values(s.model), before });
+    } finally {
+      await dp.close();
+      tf.dispose([batch.images, s.images, s.tokens, s.mask, s.wordTargets]);
+      s.model.dispose();
+    }
+  }
+  const [first, second, three] = runs;
+  assert.ok(first.stats.meanReward > 0 && first.stats.loss !== 0, `a step that learns something: ${JSON.stringify(first.stats)}`);
+  assert.deepEqual(second.stats, first.stats, "two W = 2 steps: the same statistics");
+  second.after.forEach((w, i) => assert.ok(Buffer.from(w.buffer).equals(Buffer.from(first.after[i].buffer)), `weight ${i} differs between two W = 2 steps`));
+  // W = 3 shards the images otherwise ([0, 2), [2, 4), [4, 5)): the same draws, sums in another order.
+  assert.equal(three.stats.meanReward, first.stats.meanReward);
+  assert.equal(three.stats.positiveShare, first.stats.positiveShare);
+  assert.ok(Math.abs(three.stats.loss - first.stats.loss) <= 1e-5 * Math.abs(first.stats.loss), `loss ${three.stats.loss} vs ${first.stats.loss}`);
+  let moved = 0;
+  three.after.forEach((w3, i) => {
+    const w2 = first.after[i];
+    const scale = Math.max(...first.before[i].map((b, j) => Math.abs(b - w2[j])), 1e-3);
+    moved = Math.max(moved, ...first.before[i].map((b, j) => Math.abs(b - w2[j])));
+    for (let j = 0; j < w2.length; j++) assert.ok(Math.abs(w3[j] - w2[j]) / scale < 1e-4, `weight ${i}[${j}]: W=3 ${w3[j]} vs W=2 ${w2[j]}`);
+  });
+  assert.ok(moved > 0, "the step changed the weights");
+
+  // The same shard arithmetic on one thread, all images in one shard: W = 2's loss and rewards.
+  const s = await setup();
+  const embedding = s.model.embed(tf.slice(s.images, 0, imageIds.length) as tf.Tensor4D);
+  const whole = selfCriticalShardGradients(s.model.decoder, s.model.vocab, reward, { ...common, embedding, imageIds, firstImage: 0, totalCaptions: 15 });
+  assert.ok(Math.abs(whole.loss - first.stats.loss) <= 1e-5 * Math.abs(first.stats.loss), `one shard ${whole.loss} vs W = 2 ${first.stats.loss}`);
+  assert.equal(whole.rewards.reduce((a, b) => a + b, 0) / whole.rewards.length, first.stats.meanReward);
+  tf.dispose([embedding, ...whole.grads, whole.embeddingGrad]);
+
+  // W = 1: today's single-thread step with its single generator (other draws), a sane step too.
+  const batch = { imageIds, images: tf.slice(s.images, 0, imageIds.length) };
+  const single = selfCriticalStep({ ...common, model: s.model, batch, optimizer: tf.train.sgd(1), rng: new Random(common.seed) });
+  assert.ok(Number.isFinite(single.loss) && single.meanReward >= 0 && single.positiveShare >= 0 && single.positiveShare <= 1, JSON.stringify(single));
+  tf.dispose([batch.images, s.images, s.tokens, s.mask, s.wordTargets]);
+  s.model.dispose();
 });

@@ -89,3 +89,20 @@ test("a worker that dies stops the run with a message naming it and a checkpoint
   same.assertSameWeights(resumed.weights, reference.weights);
 });
 let killer: (() => void) | undefined;
+
+test("W = 2 through the self-critical phase (the greedy baseline): stopped mid-phase and resumed, bit for bit the run that never stopped", async () => {
+  const scst = (name: string) =>
+    tinyConfig(name, {
+      epochs: 1,
+      stepsPerEpoch: 3,
+      selfCritical: { epochs: 1, samplesPerImage: 3, baseline: "greedy", learningRate: 1e-3, imagesPerBatch: 6 },
+    });
+  const whole = await trainAndRead(scst("scst-whole"));
+  const steps = whole.log.filter((r) => r.kind === "step" && r.phase === "self-critical");
+  assert.equal(steps.length, 3);
+  const config = scst("scst-resumed");
+  await trainAndRead(config, { maxSteps: 4 }); // one self-critical step done
+  const resumed = await trainAndRead(config, { resume: config.runDir });
+  same.assertSameWeights(resumed.weights, whole.weights);
+  same.assertSameLog(resumed.log, whole.log);
+});

@@ -20,6 +20,13 @@
  * The result equals the single-thread step up to float rounding (sums in another order); a
  * different W changes the rounding, so a run resumed with another W is not bit-identical to one
  * that kept its W.
+ *
+ * The self-critical step (`selfCriticalStep`) is split the same way, by image: the encoder on
+ * the whole batch here, then each shard samples K captions per image, rewards them and computes
+ * its share of the policy-gradient loss's gradients (self-critical-shard.ts); the sum, the
+ * encoder's backward pass, clipping and Adam as above. Its samples come from one generator per
+ * image, the same for every W > 1; W = 1 keeps self-critical.ts's single generator, so W = 1 and
+ * W > 1 draw different captions (each W repeats its own bit for bit).
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendKind } from "../runtime/backend";
@@ -29,7 +36,13 @@ import { scoredTokenCount } from "../model/loss";
 import { decoderShardGradients } from "../model/shard-step";
 import { clipByGlobalNorm, type TrainStepParams } from "../model/train-step";
 import { layoutOf, readShared, sharedBuffer, writeShared, type SharedLayout } from "../runtime/shared-tensors";
-import type { CrossEntropyReply, CrossEntropyRequest, StepWorkerData } from "./step-worker";
+import type { Captioner } from "../inference/captioner";
+import type { Vocabulary } from "../data/vocabulary";
+import type { CiderReward } from "./cider-reward";
+import type { SelfCriticalConfig } from "./config";
+import { summarize, type ImageBatch, type SelfCriticalStats } from "./self-critical";
+import { selfCriticalShardGradients } from "./self-critical-shard";
+import type { CrossEntropyReply, CrossEntropyRequest, SelfCriticalReply, SelfCriticalRequest, SelfCriticalSetupRequest, StepWorkerData } from "./step-worker";
 
 /** The `workers` setting: a count, or "auto". */
 export type WorkersSetting = "auto" | number;
@@ -66,6 +79,22 @@ export interface DataParallelStepParams extends TrainStepParams {
    * this state is put back after the second run, so that it moves once a step, as with W = 1.
    */
   encoderState?: tf.Variable[];
+}
+
+/** What the end of a step (the encoder's backward pass, clipping, the update) needs. */
+type EncoderUpdate = Pick<DataParallelStepParams, "embedImages" | "encoderVariables" | "auxiliaryLoss" | "encoderState" | "optimizer" | "clipNorm">;
+
+/** What a data-parallel self-critical step needs: self-critical.ts's StepParams, its generator a seed. */
+export interface DataParallelSelfCriticalParams {
+  model: Captioner;
+  batch: ImageBatch;
+  reward: CiderReward;
+  config: SelfCriticalConfig;
+  /** The step's seed: each image's generator follows from it (self-critical-shard.ts, imageStreams). */
+  seed: number;
+  optimizer: tf.Optimizer;
+  clipNorm: number;
+  maxLength: number;
 }
 
 export class DataParallel {
@@ -180,14 +209,102 @@ export class DataParallel {
     }
     tf.dispose(stateBefore);
     // 3. Sum in shard order, the encoder's backward pass, clip, one update.
-    const named: tf.NamedTensorMap = {};
-    decoder.variables.forEach((v, i) => {
-      named[v.name] = tf.tidy(() => settled.reduce<tf.Tensor>((sum, _, k) => tf.add(sum, readShared(this.grads[k], this.layout, i)), own.grads[i]));
-    });
-    const embeddingGrad = tf.tidy(() =>
-      tf.concat([own.embeddingGrad, ...settled.map((r, k) => tf.tensor2d(r.embeddingGrad, [ranges[k + 1][1] - ranges[k + 1][0], embed]))], 0),
-    );
+    const named = this.summedGrads(own.grads, settled.length);
+    const embeddingGrad = this.embeddingGrads(own.embeddingGrad, settled, ranges, embedding.shape[1]);
     tf.dispose([...own.grads, own.embeddingGrad, embedding]);
+    this.update(named, embeddingGrad, params);
+    return settled.reduce((sum, r) => sum + r.loss, own.loss);
+  }
+
+  /**
+   * Sends what the workers' self-critical shards need, once, when the phase begins: the
+   * vocabulary (to turn samples into text) and the references their rewards score against.
+   */
+  async prepareSelfCritical(vocab: Vocabulary, references: ReadonlyMap<number, readonly string[]>): Promise<void> {
+    const request: SelfCriticalSetupRequest = {
+      kind: "self-critical-setup",
+      vocabulary: vocab.toJSON(),
+      references: [...references].map(([id, captions]) => [id, [...captions]]),
+    };
+    await Promise.all(Array.from({ length: this.workers - 1 }, (_, k) => this.pool.call(k, request)));
+  }
+
+  /**
+   * One self-critical step (self-critical.ts) on W threads, the batch's images split into W
+   * contiguous shards (self-critical-shard.ts: its draws, one generator per image, are those of
+   * every W > 1, not those of W = 1). Call prepareSelfCritical first. Updates the weights in
+   * place; if a worker dies, rejects naming it and leaves the weights as they were.
+   */
+  async selfCriticalStep(params: DataParallelSelfCriticalParams): Promise<SelfCriticalStats> {
+    const { model, batch, config } = params;
+    if (model.decoder !== this.decoder) throw new Error("data-parallel.ts: selfCriticalStep() got another decoder than the one the workers were started for");
+    const images = batch.imageIds.length;
+    const ranges = shardRanges(images, this.workers);
+    const totalCaptions = images * config.samplesPerImage;
+    const embedImages = () => model.embed(batch.images); // no dropout, batch norm's running statistics: nothing to put back
+    const embedding = tf.tidy(embedImages);
+    writeShared(this.weights, this.layout, model.decoder.variables);
+    this.version += 1;
+    const embeddingData = embedding.dataSync() as Float32Array;
+    const embed = embedding.shape[1];
+    const shard = (start: number, end: number) => ({
+      imageIds: batch.imageIds.slice(start, end),
+      firstImage: start,
+      totalCaptions,
+      seed: params.seed,
+      config,
+      maxLength: params.maxLength,
+    });
+    const replies = ranges.slice(1).map(([start, end], k) => {
+      const request: SelfCriticalRequest = { kind: "self-critical", version: this.version, embedding: embeddingData.slice(start * embed, end * embed), ...shard(start, end) };
+      return this.pool.call<SelfCriticalReply>(k, request, [request.embedding.buffer]);
+    });
+    replies.forEach((r) => r.catch(() => {})); // each is awaited below; a failure must not go unhandled meanwhile
+    const [start0, end0] = ranges[0];
+    const own = tf.tidy(() => {
+      const out = selfCriticalShardGradients(model.decoder, model.vocab, params.reward, {
+        embedding: tf.slice(embedding, [start0, 0], [end0 - start0, embed]),
+        ...shard(start0, end0),
+      });
+      const { loss, grads, embeddingGrad, rewards, baselines, advantages } = out;
+      return { loss, grads, embeddingGrad, rewards, baselines, advantages }; // a literal, as tidy takes it
+    });
+    let settled: SelfCriticalReply[];
+    try {
+      settled = await Promise.all(replies);
+    } catch (error) {
+      tf.dispose([embedding, ...own.grads, own.embeddingGrad]);
+      throw error;
+    }
+    const named = this.summedGrads(own.grads, settled.length);
+    const embeddingGrad = this.embeddingGrads(own.embeddingGrad, settled, ranges, embed);
+    tf.dispose([...own.grads, own.embeddingGrad, embedding]);
+    this.update(named, embeddingGrad, { embedImages, encoderVariables: model.encoder.trainableVariables, optimizer: params.optimizer, clipNorm: params.clipNorm });
+    const all = [own, ...settled];
+    const samples = { rewards: all.flatMap((r) => r.rewards), baselines: all.flatMap((r) => r.baselines), advantages: all.flatMap((r) => r.advantages) };
+    return { loss: settled.reduce((sum, r) => sum + r.loss, own.loss), ...summarize(samples) };
+  }
+
+  /** The decoder's gradients by name: this thread's shard's plus each worker's, in shard order. */
+  private summedGrads(own: tf.Tensor[], workers: number): tf.NamedTensorMap {
+    const named: tf.NamedTensorMap = {};
+    this.decoder.variables.forEach((v, i) => {
+      named[v.name] = tf.tidy(() => Array.from({ length: workers }).reduce<tf.Tensor>((sum, _, k) => tf.add(sum, readShared(this.grads[k], this.layout, i)), own[i]));
+    });
+    return named;
+  }
+
+  /** [batch rows, embed]: the gradient at each shard's embedding rows, end to end in shard order. */
+  private embeddingGrads(own: tf.Tensor2D, replies: { embeddingGrad: Float32Array }[], ranges: [number, number][], embed: number): tf.Tensor2D {
+    return tf.tidy(() => tf.concat([own, ...replies.map((r, k) => tf.tensor2d(r.embeddingGrad, [ranges[k + 1][1] - ranges[k + 1][0], embed]))], 0));
+  }
+
+  /**
+   * The end of a step: the encoder's gradients from the embedding's (with the auxiliary loss, if
+   * any), the global norm clipped over everything, Adam once. Disposes `named` and `embeddingGrad`.
+   */
+  private update(named: tf.NamedTensorMap, embeddingGrad: tf.Tensor2D, params: EncoderUpdate): void {
+    const aux = params.auxiliaryLoss;
     const encoderVariables = [...(params.encoderVariables ?? []), ...(aux?.variables ?? [])].filter((v) => v.trainable);
     try {
       if (encoderVariables.length > 0) Object.assign(named, this.encoderGradients(params, embeddingGrad, encoderVariables));
@@ -197,7 +314,6 @@ export class DataParallel {
     } finally {
       tf.dispose([embeddingGrad, ...Object.values(named)]);
     }
-    return settled.reduce((sum, r) => sum + r.loss, own.loss);
   }
 
   /**
@@ -205,7 +321,7 @@ export class DataParallel {
    * embedding), plus the auxiliary loss on the embedding when there is one, with the encoder run
    * again inside the tape; the state it updates (batch norm's statistics) is put back afterwards.
    */
-  private encoderGradients(params: DataParallelStepParams, upstream: tf.Tensor2D, variables: tf.Variable[]): tf.NamedTensorMap {
+  private encoderGradients(params: EncoderUpdate, upstream: tf.Tensor2D, variables: tf.Variable[]): tf.NamedTensorMap {
     const aux = params.auxiliaryLoss;
     const state = params.encoderState ?? [];
     const saved = state.map((v) => tf.clone(v));

@@ -15,22 +15,21 @@
  * starts by validating that epoch again. A run killed outright resumes from its last checkpoint.
  *
  * With `workers` W > 1 the feature extraction's CNN (lib/features/feature-workers.ts) and the
- * cross-entropy steps (data-parallel.ts) run on W threads; a worker that
- * dies stops the run with a message naming it and a checkpoint of the last step done.
+ * steps of both phases (data-parallel.ts) run on W threads; a worker that dies stops the run
+ * with a message naming it and a checkpoint of the last step done.
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, type BackendInfo } from "../runtime/backend";
 import { Captioner } from "../inference/captioner";
 import { writeJsonAtomically } from "../io/json-file";
-import { captionsByImage } from "../data/dataset";
 import type { SplitEvaluation } from "../evaluation/evaluate-split";
-import { CiderReward } from "./cider-reward";
+import type { CiderReward } from "./cider-reward";
 import { learningRateAt, phaseOf, totalEpochs, type TrainConfig } from "./config";
 import { epochLine, StepReport, type StepProgress } from "./progress";
 import type { TrainState } from "./resume-config";
 import { epochLabel, makeRunFolder, openRun, recordBest, startingState, stepLabel, writeCheckpoint } from "./run-folder";
 import { epochLengths, setLearningRate } from "./schedule";
-import { crossEntropyStep, scstStep, selfCriticalImages, stepRecord, type Run } from "./steps";
+import { crossEntropyStep, scstStep, selfCriticalImages, selfCriticalReward, stepRecord, type Run } from "./steps";
 import { appendRecord, truncateLog, type EpochRecord } from "./train-log";
 import { captionLoader, imageSources, loadData, newModel, wordsByImage } from "./training-data";
 import { epochRecord, validateEpoch } from "./validate";
@@ -88,7 +87,8 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
   if (before !== workers) {
     say(
       `resuming on W = ${workers} threads where the run's steps ran on ${before}: the gradients are summed in another order, ` +
-        `so the arithmetic (float rounding) changes; the run is no longer bit-identical to one that kept W = ${before}`,
+        `so the arithmetic (float rounding) changes${(before === 1) !== (workers === 1) ? ", and the self-critical phase draws its samples otherwise" : ""}; ` +
+        `the run is no longer bit-identical to one that kept W = ${before}`,
     );
   }
   state.workers = workers;
@@ -125,16 +125,17 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
         if (stopRequested(hooks, state)) return await finish(true);
         setLearningRate(optimizer, learningRateAt(config, state.epoch));
         const position = loader.state(); // where a step that fails leaves the loader
-        const done =
+        const step =
           phase === "cross-entropy"
-            ? await crossEntropyStep(run, await loader.next(), words).catch(async (error) => {
-                if (!(error instanceof WorkerDiedError)) throw error;
-                // The failed step changed nothing (data-parallel.ts): checkpoint the last step done, as on abort.
-                loader.setState(position);
-                await finish(true);
-                throw new Error(`${error.message}; training stopped at step ${state.step}, checkpoint ${checkpoint} (resume from it)`);
-              })
-            : scstStep(run, (reward ??= new CiderReward(captionsByImage(trainSplit))), await selfCriticalImages(run, trainSplit, trainData));
+            ? crossEntropyStep(run, await loader.next(), words)
+            : scstStep(run, (reward ??= await selfCriticalReward(run, trainSplit)), await selfCriticalImages(run, trainSplit, trainData));
+        const done = await step.catch(async (error) => {
+          if (!(error instanceof WorkerDiedError)) throw error;
+          // The failed step changed nothing (data-parallel.ts): checkpoint the last step done, as on abort.
+          loader.setState(position);
+          await finish(true);
+          throw new Error(`${error.message}; training stopped at step ${state.step}, checkpoint ${checkpoint} (resume from it)`);
+        });
         state.step += 1;
         state.stepInEpoch += 1;
         state.seconds += done.seconds;
@@ -172,7 +173,7 @@ function workersLine(workers: number, setting: TrainConfig["workers"], backend: 
         ? `workers "auto": ${coreCount()} cores, one thread each on ${backend}`
         : `workers "auto": ${backend} has its own threads`;
   return workers > 1
-    ? `workers: data-parallel on W = ${workers} threads (${why}): the CNN of the feature extraction and the cross-entropy steps; the self-critical phase, if any, runs on one`
+    ? `workers: data-parallel on W = ${workers} threads (${why}): the CNN of the feature extraction, the cross-entropy steps and the self-critical ones`
     : `workers: one thread (${why})`;
 }
 

@@ -249,10 +249,10 @@ export const SETTINGS = {
     default: "auto",
     check: [(v) => v === "auto" || positiveInteger[0](v), `"auto" or a positive integer`],
     meaning:
-      'W, the threads a cross-entropy step runs on (lib/train/data-parallel.ts): "auto" = the cores on wasm and cpu (one thread each), 1 on the native backends (which have their own threads); 1 runs the single-thread step',
+      'W, the threads that the feature extraction\'s CNN (lib/features/feature-workers.ts) and the steps of both phases (lib/train/data-parallel.ts) run on: "auto" = the cores on wasm and cpu (one thread each), 1 on the native backends (which have their own threads); 1 runs the single-thread steps',
     tune: false,
     resume: allowed(
-      "the threads the steps run on from the next step on; the same W resumes bit for bit, another W sums the gradients in another order, so the arithmetic (float rounding) changes",
+      "the threads the steps run on from the next step on; the same W resumes bit for bit, another W sums the gradients in another order, so the arithmetic (float rounding) changes (and between W = 1 and W > 1, the self-critical phase's samples are drawn otherwise)",
     ),
   }),
   printEvery: setting<number>({

@@ -12,13 +12,13 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { concat, type Captioner } from "../inference/captioner";
-import type { SplitData } from "../data/dataset";
+import { captionsByImage, type SplitData } from "../data/dataset";
 import { batchTensors, scoredTokens, type Batch } from "../data/loader";
 import { Random } from "../data/random";
 import type { DataSource } from "../features/image-source";
 import { perplexity } from "../model/loss";
 import { trainStep } from "../model/train-step";
-import type { CiderReward } from "./cider-reward";
+import { CiderReward } from "./cider-reward";
 import type { TrainConfig } from "./config";
 import type { TrainState } from "./resume-config";
 import { selfCriticalStep, type ImageBatch, type SelfCriticalStats } from "./self-critical";
@@ -96,22 +96,29 @@ export async function selfCriticalImages({ config, state }: Run, trainSplit: Spl
   return { imageIds, images: tf.tensor(concat(pixels), [imageIds.length, ...trainData.shape]) }; // [B, ...image shape]
 }
 
-/** One self-critical step on a batch of images (whose tensor it disposes of), rewarded by `reward`. */
-export function scstStep({ config, model, optimizer, state }: Run, reward: CiderReward, batch: ImageBatch): StepDone {
+/**
+ * The self-critical phase's reward (CIDEr-D against the training split's references), built when
+ * the phase begins; with data-parallel workers, their copies are sent the references then, once.
+ */
+export async function selfCriticalReward({ model, parallel }: Run, trainSplit: SplitData): Promise<CiderReward> {
+  const references = captionsByImage(trainSplit);
+  await parallel?.prepareSelfCritical(model.vocab, references);
+  return new CiderReward(references);
+}
+
+/**
+ * One self-critical step on a batch of images (whose tensor it disposes of), rewarded by `reward`;
+ * on W threads, by image, when the run has data-parallel workers (their samples are drawn from one
+ * generator per image: data-parallel.ts).
+ */
+export async function scstStep({ config, model, optimizer, state, parallel }: Run, reward: CiderReward, batch: ImageBatch): Promise<StepDone> {
   const settings = config.selfCritical!;
   const started = performance.now();
+  const seed = config.seed * 1_000_003 + state.step; // the step's samples: resuming draws them again
+  const params = { model, batch, reward, config: settings, optimizer, clipNorm: config.clipNorm, maxLength: config.maxCaptionLength };
   let stats: SelfCriticalStats;
   try {
-    stats = selfCriticalStep({
-      model,
-      batch,
-      reward,
-      config: settings,
-      rng: new Random(config.seed * 1_000_003 + state.step), // the step's samples: resuming draws them again
-      optimizer,
-      clipNorm: config.clipNorm,
-      maxLength: config.maxCaptionLength,
-    });
+    stats = parallel ? await parallel.selfCriticalStep({ ...params, seed }) : selfCriticalStep({ ...params, rng: new Random(seed) });
   } finally {
     batch.images.dispose();
   }
