@@ -15,6 +15,7 @@
  *   replaced wasm kernels;
  * - `caption` (caption.ts): greedy and beam-3 captioning, ms per image;
  * - `self_critical_step` (self-critical-step.ts): a self-critical step against a cross-entropy one;
+ *   then the same step on W threads against one, one line per W (--workers);
  * - `features` (features.ts): the backbone's forward pass with batch norm folded, against tfjs's
  *   layers model and PyTorch (`workers: 1`); then the same CNN on W extraction workers against
  *   one thread, one line per W (--workers);
@@ -27,7 +28,7 @@ import { benchCaption } from "./bench/caption";
 import { benchDataParallel, defaultWorkerCounts } from "./bench/data-parallel";
 import { benchFeatures, benchFeatureWorkers, DEFAULT_BACKBONE_DIR } from "./bench/features";
 import { torchAvailable } from "./bench/pytorch";
-import { benchSelfCritical } from "./bench/self-critical-step";
+import { benchSelfCritical, benchSelfCriticalWorkers } from "./bench/self-critical-step";
 import { benchSyntheticStep } from "./bench/synthetic-step";
 import { benchTrainStep } from "./bench/train-step";
 
@@ -75,7 +76,10 @@ async function main(): Promise<void> {
   if (!values["no-train-step"]) printFigures(benchTrainStep(info.name, repeats, torch), values.json);
   if (!values["no-synthetic"]) printFigures(benchSyntheticStep(info.name, repeats), values.json);
   if (!values["no-caption"]) printFigures(benchCaption(info.name, repeats), values.json);
-  if (!values["no-self-critical"]) printFigures(await benchSelfCritical(info.name, repeats), values.json);
+  if (!values["no-self-critical"]) {
+    printFigures(await benchSelfCritical(info.name, repeats), values.json);
+    for (const line of await benchSelfCriticalWorkers(info.name, info.kind, repeats, workerCounts)) printFigures(line, values.json);
+  }
   if (!values["no-features"]) {
     printFigures(await benchFeatures(info.name, repeats, values["backbone-dir"], torch), values.json);
     for (const line of await benchFeatureWorkers(info.name, info.kind, repeats, values["backbone-dir"], workerCounts)) printFigures(line, values.json);
