@@ -19,8 +19,8 @@
  * previous batch runs through the CNN (or the previous W batches, on W worker threads:
  * feature-workers.ts), rows are appended to the file and the index is rewritten (atomically)
  * after each batch. One process writes a cache at a time (a lock file). Memory stays at W + 1
- * batches whatever the split's size, and an interrupted run resumes where the index says: rows the file holds beyond that
- * (a batch written but not indexed, a torn half row) are cut off first.
+ * batches whatever the split's size, and an interrupted run resumes where the index says: rows
+ * the file holds beyond that (a batch written but not indexed, a torn half row) are cut off first.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";

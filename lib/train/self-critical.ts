@@ -18,6 +18,9 @@
  *                 and lowers that of the others
  *   6. update:    gradients, clipped to a global norm, one Adam step
  *
+ * On W > 1 threads (the `workers` setting) data-parallel.ts splits the step by image, each shard
+ * running steps 1 to 5 for its images (self-critical-shard.ts) and step 6 once for all.
+ *
  * The baseline makes the estimate's variance small without biasing it (b_i does not depend on the
  * caption w^(i) it is subtracted from). The decoder runs without dropout here, in sampling and in
  * the loss alike: the captions are scored under the same distribution that drew them.
