@@ -1,8 +1,9 @@
 /**
  * The training loop on W = 2 threads (lib/train/data-parallel.ts): two runs are bit-identical, a
  * run stopped and resumed with the same W ends with the same weights as one that never stopped,
- * W = 2 learns what W = 1 learns to float tolerance, and a worker that dies stops the run with a
- * message naming it and a checkpoint that resumes.
+ * W = 2 learns what W = 1 learns to float tolerance, a worker that dies stops the run with a
+ * message naming it and a checkpoint that resumes, and the self-critical phase on W = 2 resumes
+ * bit for bit too.
  */
 import { after, before, test } from "node:test";
 import * as assert from "node:assert/strict";
