@@ -9,6 +9,8 @@
  *
  * A split's cache is the one training reads (`<featureDir>/<backbone name>/<split>`, the
  * preset's featureDir), made with the same transform, so training never extracts it again.
+ * The CNN runs on --workers W threads (default: the cores on wasm and cpu), each batch on one of
+ * them; the cache is byte for byte the same for every W (lib/features/feature-workers.ts).
  *
  * Safe to interrupt: Ctrl-C finishes the current batch and saves the index; running the same
  * command again resumes. Unreadable images are skipped and listed at the end.
@@ -30,6 +32,7 @@ import { featureCacheDir } from "../lib/features/image-source";
 import { PretrainedBackbone, transformFor, type BackboneSpec } from "../lib/model/backbone";
 import { DEFAULT_MODEL_CACHE } from "../lib/io/model-cache";
 import { transformImage } from "../lib/data/transforms";
+import { resolveWorkers } from "../lib/train/data-parallel";
 import { BACKBONE_FLAGS, backboneFromFlags } from "./backbone-args";
 
 const SAMPLE_PHOTOS = path.resolve(__dirname, "../../shared/coco-sample/images/val2014");
@@ -50,6 +53,8 @@ const USAGE = `Usage: npm run features -- [options]
   --out DIR              the feature cache (default: the one training reads,
                          <preset featureDir>/<backbone>/<split>; data/features/<folder>/<backbone> with --images)
   --batch N              images per batch (default 32)
+  --workers N|auto       W, the threads that run the CNN (default auto: the cores on wasm and cpu,
+                         1 on the native backends); the cache's bytes are the same for every W
   --recompute            replace a cache made with another backbone or transform
   --bench N              measure on N generated 640x480 JPEGs instead (see the file comment)
   --no-progress          no progress bar
@@ -68,6 +73,7 @@ function parse() {
       "cache-root": { type: "string", default: DEFAULT_MODEL_CACHE },
       out: { type: "string" },
       batch: { type: "string", default: "32" },
+      workers: { type: "string", default: "auto" },
       recompute: { type: "boolean", default: false },
       bench: { type: "string" },
       "no-progress": { type: "boolean", default: false },
@@ -84,7 +90,7 @@ function parse() {
   const spec: BackboneSpec | undefined = backboneFromFlags(values, base) ?? base;
   if (!spec) throw new Error(`the ${values.data} preset trains its own CNN: give --backbone to extract features`);
   const dataRoot = values["data-root"] ?? preset.dataRoot;
-  return { ...values, spec, dataRoot, featureDir: values["feature-dir"] ?? preset.featureDir, batch: positiveInt(values.batch, "--batch"), limit: values.limit ? positiveInt(values.limit, "--limit") : Infinity };
+  return { ...values, spec, dataRoot, featureDir: values["feature-dir"] ?? preset.featureDir, batch: positiveInt(values.batch, "--batch"), workers: values.workers === "auto" ? ("auto" as const) : positiveInt(values.workers, "--workers"), limit: values.limit ? positiveInt(values.limit, "--limit") : Infinity };
 }
 
 function positiveInt(text: string, flag: string): number {
@@ -124,9 +130,10 @@ function peakRssMb(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);
 }
 
-async function extract(opts: ReturnType<typeof parse>, images: ImageRef[], out: string): Promise<FeatureExtractionResult & { featureDim: number }> {
-  await initBackend();
+async function extract(opts: ReturnType<typeof parse>, images: ImageRef[], out: string): Promise<FeatureExtractionResult & { featureDim: number; workers: number }> {
+  const backend = await initBackend();
   const backbone = await PretrainedBackbone.load(opts.spec, opts["cache-root"]);
+  const workers = resolveWorkers(opts.workers, backend.kind);
   const bar = opts["no-progress"] ? undefined : featureProgressBar(`features ${backbone.name}`);
   // Ctrl-C: stop after the current batch with a consistent cache; a second Ctrl-C quits at once.
   const abort = new AbortController();
@@ -138,22 +145,24 @@ async function extract(opts: ReturnType<typeof parse>, images: ImageRef[], out: 
       transform: transformFor(backbone),
       images,
       batchSize: opts.batch,
+      workers,
       onMismatch: opts.recompute ? "recompute" : "error",
       onProgress: bar?.onProgress,
       signal: abort.signal,
     });
-    return { ...result, featureDim: backbone.featureDim };
+    return { ...result, featureDim: backbone.featureDim, workers };
   } finally {
     bar?.stop();
     backbone.dispose();
   }
 }
 
-function report(opts: ReturnType<typeof parse>, out: string, result: FeatureExtractionResult & { featureDim: number }): void {
+function report(opts: ReturnType<typeof parse>, out: string, result: FeatureExtractionResult & { featureDim: number; workers: number }): void {
   const summary = {
     out,
     backbone: opts.spec.name,
     featureDim: result.featureDim,
+    workers: result.workers,
     rows: result.rows,
     extracted: result.extracted,
     skipped: result.skipped.length,
@@ -214,6 +223,7 @@ async function bench(opts: ReturnType<typeof parse>, count: number): Promise<voi
       backbone: opts.spec.name,
       images: count,
       meanJpegKb: Math.round(jpegBytes / count / 1024),
+      workers: result.workers,
       decodeTransformImagesPerSecond: round(decode),
       extractImagesPerSecond: round(rate),
       estimatedHoursFor83kTrain: round(82783 / rate / 3600),

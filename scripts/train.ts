@@ -17,7 +17,7 @@ const USAGE = `npm run train -- [--data synthetic|coco|flickr8k] [--data-root DI
                  [--epochs N] [--batch-size N] [--lr X] [--lr-decay FACTOR@EPOCHS] [--steps-per-epoch N]
                  [--images N] [--run-dir DIR] [--max-steps N] [--backbone NAME|DIR|URL [backbone flags]]
                  [--self-critical EPOCHS|none] [--scst-samples K] [--scst-baseline greedy|mean] [--scst-lr X] [--scst-images N]
-                 [--scst-dangling-ends allow|forbid]
+                 [--scst-dangling-ends allow|forbid] [--workers auto|W]
 npm run train -- --resume RUN_DIR [--epochs N] [--max-steps N] [other settings the run may change]
 
 A new run takes the preset of --data (lib/train/config.ts: the defaults of the settings table,
@@ -62,6 +62,7 @@ const OPTIONS = {
   "scst-lr": { type: "string" },
   "scst-images": { type: "string" },
   "scst-dangling-ends": { type: "string" },
+  workers: { type: "string" },
   ...BACKBONE_FLAGS,
   help: { type: "boolean" },
 } as const;
@@ -106,6 +107,7 @@ function flagSettings(values: Flags, base: TrainConfig): Partial<TrainConfig> {
     featureDir: values["feature-dir"],
     encoder: backboneEncoder(values, base),
     selfCritical: selfCriticalFlags(values, base),
+    workers: values.workers === undefined || values.workers === "auto" ? values.workers : positiveInteger("workers", values.workers),
   };
   return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
 }

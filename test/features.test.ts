@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -8,7 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
 import { extractFeatures, FeatureCache, featureFingerprint, featureSource, type ImageRef } from "../lib/features/feature-cache";
 import { fromFloat16, fromHalfBits, toFloat16, toHalfBits } from "../lib/io/float16";
-import { MOBILENET_V1_025_GRAPH, PretrainedBackbone, transformFor } from "../lib/model/backbone";
+import { MOBILENET_V1_025, MOBILENET_V1_025_GRAPH, PretrainedBackbone, transformFor } from "../lib/model/backbone";
 import { ImageError, transformImage } from "../lib/data/transforms";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -18,6 +19,13 @@ const PHOTOS = path.join(SHARED, "coco-sample/images/val2014");
 const skip =
   !fs.existsSync(path.join(GRAPH_MODEL, "model.json")) ? "../shared/models/mobilenet_v1_0.25_224 not found"
   : !fs.existsSync(PHOTOS) ? "../shared/coco-sample not found"
+  : undefined;
+
+const LAYERS_MODEL = path.join(SHARED, "models/mobilenet_v1_0.25_224");
+const FLICKR_PHOTOS = path.join(SHARED, "flickr8k/images");
+const skipWorkers =
+  !fs.existsSync(path.join(LAYERS_MODEL, "model.json")) ? "../shared/models/mobilenet_v1_0.25_224 not found"
+  : !fs.existsSync(FLICKR_PHOTOS) ? "../shared/flickr8k/images not found"
   : undefined;
 
 // Real photos, the grayscale one (431848) among them.
@@ -188,6 +196,51 @@ test("resume: stopped after one batch, then a torn row and an unindexed batch ap
   const third = await extractFeatures({ dir, backbone: model, transform, images });
   assert.equal(third.extracted, 1); // only the lost row is computed again
   assertSameRows(await readAll(dir), await readAll(reference));
+});
+
+/** SHA-256 of each file of a cache: equal hashes, byte-identical caches. */
+function cacheHashes(dir: string): Record<string, string> {
+  const hash = (file: string) => createHash("sha256").update(fs.readFileSync(path.join(dir, file))).digest("hex");
+  return { "features.f16": hash("features.f16"), "index.json": hash("index.json") };
+}
+
+/** 16 Flickr8k photos (the first by name) and, among them, a corrupt JPEG that is skipped. */
+function flickrImages(): ImageRef[] {
+  const files = fs.readdirSync(FLICKR_PHOTOS).filter((f) => f.endsWith(".jpg")).sort().slice(0, 16);
+  const images: ImageRef[] = files.map((f, i) => ({ imageId: i + 1, file: path.join(FLICKR_PHOTOS, f) }));
+  const corrupt = path.join(tmpDir(), "corrupt.jpg");
+  fs.writeFileSync(corrupt, Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(500, 7)]));
+  images.splice(5, 0, { imageId: 999999, file: corrupt });
+  return images;
+}
+
+test("the CNN on W = 2 workers writes a cache byte-identical to W = 1's (the real layers backbone, 16 Flickr8k photos)", { skip: skipWorkers }, async () => {
+  await initBackend();
+  const model = await PretrainedBackbone.load({ ...MOBILENET_V1_025, source: LAYERS_MODEL });
+  const transform = transformFor(model);
+  const images = flickrImages();
+  const one = tmpDir();
+  const two = tmpDir();
+  await extractFeatures({ dir: one, backbone: model, transform, images, batchSize: 3 });
+  const progress: number[] = [];
+  const result = await extractFeatures({ dir: two, backbone: model, transform, images, batchSize: 3, workers: 2, onProgress: (p) => progress.push(p.done) });
+  assert.equal(result.rows, 16);
+  assert.deepEqual(result.skipped.map((s) => s.imageId), [999999]);
+  assert.deepEqual(progress, [0, 3, 6, 9, 12, 15, 17]); // batches reported in order
+  assert.deepEqual(cacheHashes(two), cacheHashes(one));
+  // The command line's --workers: the same bytes again.
+  const folder = tmpDir();
+  for (const image of images.filter((i) => i.imageId !== 999999)) {
+    fs.symlinkSync(image.file, path.join(folder, `photo_${String(image.imageId).padStart(3, "0")}.jpg`));
+  }
+  const viaCli = path.join(tmpDir(), "cache");
+  const args = ["--images", folder, "--backbone", LAYERS_MODEL, "--out", viaCli, "--batch", "3", "--workers", "2", "--no-progress", "--json"];
+  const run = await runCli(args);
+  assert.equal(run.code, 0, run.stderr);
+  const direct = tmpDir();
+  await extractFeatures({ dir: direct, backbone: model, transform, images: images.filter((i) => i.imageId !== 999999), batchSize: 3 });
+  assert.deepEqual(cacheHashes(viaCli), cacheHashes(direct));
+  model.dispose();
 });
 
 /** Runs scripts/extract-features.ts; `onIndex` sees the cache's row count as it grows. */

@@ -51,6 +51,7 @@ const OTHER: TrainConfig = {
   valImages: 2,
   maxCaptionLength: 7,
   seed: 11,
+  workers: 2,
   printEvery: 3,
   runDir: "runs/elsewhere",
   keepCheckpoints: 1,
@@ -77,7 +78,7 @@ function writeRun(meta: { config?: unknown; state?: unknown } = {}): string {
 
 test("the policy: the schedule, the learning rate and what validation shows may change; the model, the data and the folder may not", () => {
   const allowed = Object.entries(RESUME_RULES).filter(([, rule]) => rule.override).map(([key]) => key);
-  assert.deepEqual(allowed.sort(), ["clipNorm", "epochs", "featureDir", "keepCheckpoints", "learningRate", "lrDecay", "maxCaptionLength", "printEvery", "selfCritical", "stepsPerEpoch", "valImages"]);
+  assert.deepEqual(allowed.sort(), ["clipNorm", "epochs", "featureDir", "keepCheckpoints", "learningRate", "lrDecay", "maxCaptionLength", "printEvery", "selfCritical", "stepsPerEpoch", "valImages", "workers"]);
   for (const [key, rule] of Object.entries(RESUME_RULES)) assert.ok(rule.why.length > 10, `${key} says why`);
 });
 

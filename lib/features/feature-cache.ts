@@ -16,20 +16,23 @@
  * for is never read: its features would silently be those of another model.
  *
  * Extraction streams: one batch of images is decoded (sharp, on its own threads) while the
- * previous batch runs through the CNN, rows are appended to the file and the index is
- * rewritten (atomically) after each batch. One process writes a cache at a time (a lock file). Memory stays at two batches whatever the split's
- * size, and an interrupted run resumes where the index says: rows the file holds beyond that
- * (a batch written but not indexed, a torn half row) are cut off first.
+ * previous batch runs through the CNN (or the previous W batches, on W worker threads:
+ * feature-workers.ts), rows are appended to the file and the index is rewritten (atomically)
+ * after each batch. One process writes a cache at a time (a lock file). Memory stays at W + 1
+ * batches whatever the split's size, and an interrupted run resumes where the index says: rows
+ * the file holds beyond that (a batch written but not indexed, a torn half row) are cut off first.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { SingleBar } from "cli-progress";
-import { fromFloat16, toFloat16 } from "../io/float16";
-import type { BackboneFingerprint } from "../model/backbone";
+import { fromFloat16 } from "../io/float16";
+import { PretrainedBackbone, type BackboneFingerprint } from "../model/backbone";
 import { ImageError, transformImage, type TransformConfig } from "../data/transforms";
 import { formatSeconds } from "../runtime/format";
 import { readJson, writeJsonAtomically } from "../io/json-file";
+import { computeRows, packPixels } from "./feature-rows";
+import { FeatureWorkers } from "./feature-workers";
 
 
 /** An image that could not be read, and why: extraction skips it and lists it. */
@@ -107,6 +110,12 @@ export interface FeatureExtractionOptions {
   onProgress?: (progress: FeatureExtractionProgress) => void;
   /** Aborting stops after the current batch, leaving a cache that a later call resumes. */
   signal?: AbortSignal;
+  /**
+   * W, the threads that run the CNN (default 1: this one). W > 1 starts W worker threads, each
+   * loading the backbone (a PretrainedBackbone) from its folder (feature-workers.ts); on wasm and
+   * cpu only. The cache's bytes are the same for every W.
+   */
+  workers?: number;
 }
 
 export interface FeatureExtractionResult {
@@ -158,28 +167,46 @@ async function extractUnlocked(opts: FeatureExtractionOptions, fingerprint: Feat
   };
   report(0);
 
+  const cnn = await rowsFunction(opts);
   const fd = fs.openSync(path.join(dir, FEATURES_FILE), "a");
   let processed = 0;
   try {
+    // Up to W batches are in the CNN at once (one per worker), written in batch order; the next
+    // batch is decoded meanwhile. With W = 1: decode batch b + 1 while the CNN runs on batch b.
     const batches = chunk(todo, batchSize);
-    let next = batches.length ? decodeBatch(batches[0], transform) : undefined;
-    for (let b = 0; b < batches.length && !opts.signal?.aborted; b++) {
-      const decoded = await next!;
-      next = b + 1 < batches.length ? decodeBatch(batches[b + 1], transform) : undefined; // overlaps the CNN below
+    const inFlight: { batch: ImageRef[]; decoded: DecodedBatch; rows: Promise<Uint8Array | null> }[] = [];
+    const writeOldest = async () => {
+      const { batch, decoded, rows } = inFlight.shift()!;
       index.skipped.push(...decoded.skipped);
-      if (decoded.images.length) {
-        const rows = await computeRows(backbone, decoded.pixels, decoded.images.length, transform.crop);
-        fs.writeSync(fd, rows);
+      const bytes = await rows;
+      if (bytes) {
+        fs.writeSync(fd, bytes);
         fs.fdatasyncSync(fd); // the rows reach the disk before the index counts them
         index.ids.push(...decoded.images.map((image) => image.imageId));
         index.rows = index.ids.length;
       }
       writeIndex(dir, index);
-      processed += batches[b].length;
+      processed += batch.length;
       report(processed);
+    };
+    let next = batches.length ? decodeBatch(batches[0], transform) : undefined;
+    try {
+      for (let b = 0; b < batches.length && !opts.signal?.aborted; b++) {
+        const decoded = await next!;
+        next = b + 1 < batches.length ? decodeBatch(batches[b + 1], transform) : undefined; // overlaps the CNN below
+        const count = decoded.images.length;
+        const rows = count ? cnn.rows(b, packPixels(decoded.pixels, count, transform.crop), count, transform.crop) : Promise.resolve(null);
+        rows.catch(() => {}); // awaited in writeOldest; a failure must not go unhandled meanwhile
+        inFlight.push({ batch: batches[b], decoded, rows });
+        if (inFlight.length >= cnn.threads) await writeOldest();
+      }
+      while (inFlight.length) await writeOldest(); // an abort still writes the batches under way
+    } finally {
+      next?.catch(() => {}); // a batch decoded ahead and not used (aborted, or a worker failed)
     }
   } finally {
     fs.closeSync(fd);
+    await cnn.close();
   }
   writeIndex(dir, index);
   return {
@@ -289,15 +316,20 @@ async function decodeBatch(batch: ImageRef[], transform: TransformConfig): Promi
   return out;
 }
 
-/** Runs the backbone on one batch and returns its rows as float16 bytes. */
-async function computeRows(backbone: FrozenBackbone, pixels: Float32Array[], count: number, size: number): Promise<Uint8Array> {
-  const input = new Float32Array(count * size * size * 3);
-  pixels.forEach((p, i) => input.set(p, i * p.length));
-  const features = tf.tidy(() => backbone.features(tf.tensor4d(input, [count, size, size, 3]))); // [batch, featureDim]
-  const values = (await features.data()) as Float32Array;
-  features.dispose();
-  const half = toFloat16(values);
-  return new Uint8Array(half.buffer, half.byteOffset, half.byteLength);
+/** Where a batch's rows are computed: in this thread (W = 1), or by W workers; `threads` batches at a time. */
+interface RowsFunction {
+  threads: number;
+  rows(b: number, input: Float32Array, count: number, size: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+async function rowsFunction({ backbone, workers = 1 }: FeatureExtractionOptions): Promise<RowsFunction> {
+  if (workers === 1) return { threads: 1, rows: (_, input, count, size) => computeRows(backbone, input, count, size), close: async () => {} };
+  if (!(backbone instanceof PretrainedBackbone)) throw new Error("extractFeatures: workers > 1 needs a PretrainedBackbone (each worker loads it from its folder)");
+  const kind = tf.getBackend();
+  if (kind !== "wasm" && kind !== "cpu") throw new Error(`extractFeatures: workers > 1 runs on wasm or cpu (one thread each), not on ${kind}, which has its own threads`);
+  const pool = await FeatureWorkers.start(workers, backbone, kind);
+  return { threads: workers, rows: (b, input, count, size) => pool.rows(b, input, count, size), close: () => pool.close() };
 }
 
 /** Rewrites index.json through a temporary file and a rename: a reader sees the old index or the new, never half. */

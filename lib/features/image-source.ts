@@ -35,6 +35,8 @@ export interface SourceOptions {
   /** Folder of feature caches, needed with `featureCache`: `<cacheDir>/<backbone name>/<split>/` (see featureCacheDir). */
   cacheDir?: string;
   onProgress?: (p: FeatureExtractionProgress) => void;
+  /** W, the threads that run the CNN when the feature cache is filled (default 1; feature-cache.ts). */
+  workers?: number;
 }
 
 /** A split's image data for `model`: decoded pixels, unless `opts` asks for the feature cache. */
@@ -45,7 +47,7 @@ export async function imageSource(model: ImageModel, index: CocoCaptionIndex, sp
     const dir = featureCacheDir(opts.cacheDir, backbone.name, split);
     const transform = model.transform(false);
     const images = index.images.map((image) => ({ imageId: image.id, file: index.imagePath(image.id) }));
-    await extractFeatures({ dir, backbone, transform, images, onProgress: opts.onProgress });
+    await extractFeatures({ dir, backbone, transform, images, onProgress: opts.onProgress, workers: opts.workers });
     const cache = await FeatureCache.open(dir);
     return { source: featureSource(cache), shape: [backbone.featureDim], close: () => cache.close() };
   }

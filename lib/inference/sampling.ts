@@ -15,11 +15,19 @@ import type { Random } from "../data/random";
 import { decodeRows, type Caption, type CaptionText, type GreedyOptions } from "./greedy";
 
 /**
+ * Where the draws come from: one generator for all the rows (each step draws for the rows still
+ * writing, in row order), or one per row (`row → its generator`; rows may share one, e.g. an
+ * image's K samples), so that a row's draws do not depend on the other rows.
+ */
+export type Draws = Random | ((row: number) => Random);
+
+/**
  * Samples one caption per row of `imageEmbedding` ([rows, embed]; repeat an image's row to get
  * several captions of it). Each caption ends with <end> or is cut at `maxLength` tokens.
  */
-export function sampleCaptions(decoder: DecoderRNN, imageEmbedding: tf.Tensor2D, text: CaptionText, rng: Random, options: GreedyOptions = {}): Caption[] {
-  return decodeRows(decoder, imageEmbedding, text, options, (logProbs, offset, vocab) => drawWord(logProbs, offset, vocab, rng.next()));
+export function sampleCaptions(decoder: DecoderRNN, imageEmbedding: tf.Tensor2D, text: CaptionText, draws: Draws, options: GreedyOptions = {}): Caption[] {
+  const rngOf = typeof draws === "function" ? draws : () => draws;
+  return decodeRows(decoder, imageEmbedding, text, options, (logProbs, offset, vocab) => drawWord(logProbs, offset, vocab, rngOf(offset / vocab).next()));
 }
 
 /**

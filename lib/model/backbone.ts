@@ -276,6 +276,8 @@ export class PretrainedBackbone implements MapBackbone {
   private constructor(
     readonly spec: BackboneSpec,
     readonly fingerprint: BackboneFingerprint,
+    /** The local folder the model was loaded from (a download's cache folder): a worker thread loads the same files. */
+    readonly folder: string,
     private readonly run: (images: tf.Tensor4D) => tf.Tensor,
     private readonly model: { dispose(): void },
     private readonly split: MapSplit | null,
@@ -328,7 +330,7 @@ export class PretrainedBackbone implements MapBackbone {
       featureDim,
       weightsSha256: hashModelFolder(dir),
     };
-    return new PretrainedBackbone(spec, fingerprint, run, model, split);
+    return new PretrainedBackbone(spec, fingerprint, dir, run, model, split);
   }
 
   features(images: tf.Tensor4D): tf.Tensor2D {

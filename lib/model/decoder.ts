@@ -20,7 +20,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { logSoftmax } from "./loss";
-import { lstmRun, type LSTMState } from "./lstm";
+import { lstmRun, rowDropout, type BatchRows, type LSTMState } from "./lstm";
 import { FusedLSTM } from "./lstm-fused";
 
 export interface DecoderConfig {
@@ -46,6 +46,12 @@ export interface ForwardOptions {
   seed?: number;
   /** Which LSTM computes the pass: "fast" (lstm-fused.ts, the default) or "textbook" (lstm.ts); same numbers. */
   lstm?: "fast" | "textbook";
+  /**
+   * This batch is rows `offset ..` of a larger batch of `total` rows (a shard of a data-parallel
+   * step, lib/train/data-parallel.ts): the dropout masks are the whole batch's, so each row is
+   * dropped as it would be unsharded. Omitted: the batch is whole.
+   */
+  rows?: BatchRows;
 }
 
 export class DecoderRNN {
@@ -98,11 +104,11 @@ export class DecoderRNN {
       const inputs = tf.concat([tf.expandDims(imageEmbedding, 0), words], 0) as tf.Tensor3D; // [length, batch, embed]
       // All steps through the LSTM: the fast one, or the textbook one (lstmRun → lstmCell, in lstm.ts).
       const hs = options.lstm === "textbook" // [length, batch, hidden]
-        ? lstmRun(this.lstm.layers, inputs, rate, options.seed)
-        : this.lstm.run(inputs, rate, options.seed);
+        ? lstmRun(this.lstm.layers, inputs, rate, options.seed, options.rows)
+        : this.lstm.run(inputs, rate, options.seed, options.rows);
       // Step 0 (the image) predicts nothing; steps 1..length−1 predict tokens 1..length−1.
       let outputs: tf.Tensor = tf.slice(hs, [1, 0, 0], [length - 1, batch, hiddenSize]); // [length − 1, batch, hidden]
-      if (rate > 0) outputs = tf.dropout(outputs, rate, undefined, options.seed);
+      if (rate > 0) outputs = rowDropout(outputs as tf.Tensor3D, rate, options.seed, options.rows);
       outputs = tf.transpose(outputs, [1, 0, 2]); // [batch, length − 1, hidden]
       // One output product for all steps: [batch·(length − 1), hidden] x [hidden, vocab].
       const logits = this.project(tf.reshape(outputs, [batch * (length - 1), hiddenSize]) as tf.Tensor2D);

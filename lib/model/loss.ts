@@ -50,6 +50,30 @@ export function captionLoss(logits: tf.Tensor3D, tokens: tf.Tensor2D, mask: tf.T
   });
 }
 
+/**
+ * One shard's share of a batch's caption loss, for data-parallel training
+ * (lib/train/data-parallel.ts): the shard's tokens scored as `captionLoss` scores them, but
+ * divided by `tokenCount`, the number of real (scored) tokens in the WHOLE batch. The shards'
+ * losses, and so their gradients, then sum to the whole batch's.
+ */
+export function shardCaptionLoss(logits: tf.Tensor3D, tokens: tf.Tensor2D, mask: tf.Tensor2D, tokenCount: number): tf.Scalar {
+  const [batch, length] = tokens.shape;
+  return tf.tidy(() => {
+    const targets = tf.slice(tokens, [0, 1], [batch, length - 1]);
+    const targetMask = tf.slice(mask, [0, 1], [batch, length - 1]);
+    return weightedCrossEntropy(logits, targets, tf.div(targetMask, Math.max(tokenCount, 1)));
+  });
+}
+
+/** Σ mask[:, 1:]: the scored tokens of a batch (what `captionLoss` divides by, before max(·, 1)). */
+export function scoredTokenCount(mask: tf.Tensor2D): number {
+  const [batch, length] = mask.shape;
+  const count = tf.tidy(() => tf.sum(tf.slice(mask, [0, 1], [batch, length - 1])));
+  const n = count.dataSync()[0];
+  count.dispose();
+  return n;
+}
+
 // ── The fast, stable path (what training runs) ───────────────────────────────────────────────────
 //
 // Both functions below rest on the softmax kernel rather than on exp, because on wasm softmax is a

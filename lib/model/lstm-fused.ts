@@ -26,7 +26,7 @@
  * loop takes one [batch, features] slice per step.
  */
 import * as tf from "@tensorflow/tfjs";
-import { initLSTMWeights, layerInputDropout, type LSTMConfig, type LSTMLayerWeights, type LSTMState } from "./lstm";
+import { initLSTMWeights, layerInputDropout, type BatchRows, type LSTMConfig, type LSTMLayerWeights, type LSTMState } from "./lstm";
 
 /** One step of one layer: the new state and the four activated gates (the backward pass needs them). */
 interface CellOutput {
@@ -146,16 +146,16 @@ export class FusedLSTM {
   /**
    * Runs the whole sequence from the zero state (differentiable; used for training).
    * `dropout` (a rate, 0 for none) is applied to the inputs of every layer after the first;
-   * `seed` makes its masks repeatable.
+   * `seed` makes its masks repeatable; `rows` places a shard in its whole batch (lstm.ts, BatchRows).
    *
    *   inputs: [time, batch, in] → hidden states of the top layer: [time, batch, hidden]
    */
-  run(inputs: tf.Tensor3D, dropout = 0, seed?: number): tf.Tensor3D {
+  run(inputs: tf.Tensor3D, dropout = 0, seed?: number, rows?: BatchRows): tf.Tensor3D {
     const [time, batch] = inputs.shape;
     const hidden = this.config.hiddenSize;
     let x = inputs; // [time, batch, in], then [time, batch, hidden]
     this.layers.forEach((w, l) => {
-      x = layerInputDropout(x, l, dropout, seed);
+      x = layerInputDropout(x, l, dropout, seed, rows);
       // Input projections of all steps in one product: [time*batch, in] x [in, 4*hidden].
       const zx = tf.add(tf.matMul(tf.reshape(x, [time * batch, -1]), w.kernel), w.bias);
       x = recurrence(tf.reshape(zx, [time, batch, 4 * hidden]), w.recurrentKernel) as tf.Tensor3D;

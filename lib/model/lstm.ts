@@ -58,12 +58,12 @@ export function lstmCell(x: tf.Tensor2D, h: tf.Tensor2D, c: tf.Tensor2D, w: LSTM
  *
  *   inputs: [time, batch, in] → the top layer's h: [time, batch, hidden]
  */
-export function lstmRun(layers: LSTMLayerWeights[], inputs: tf.Tensor3D, dropout = 0, seed?: number): tf.Tensor3D {
+export function lstmRun(layers: LSTMLayerWeights[], inputs: tf.Tensor3D, dropout = 0, seed?: number, rows?: BatchRows): tf.Tensor3D {
   let xs = inputs; // [time, batch, in], then [time, batch, hidden]
   layers.forEach((w, l) => {
     const zero = tf.zeros([inputs.shape[1], w.recurrentKernel.shape[0]]) as tf.Tensor2D; // [batch, hidden]
     let state = { h: zero, c: zero };
-    const hs = tf.unstack(layerInputDropout(xs, l, dropout, seed)).map((x) => {
+    const hs = tf.unstack(layerInputDropout(xs, l, dropout, seed, rows)).map((x) => {
       state = lstmCell(x as tf.Tensor2D, state.h, state.c, w);
       return state.h;
     });
@@ -79,9 +79,38 @@ export function lstmRun(layers: LSTMLayerWeights[], inputs: tf.Tensor3D, dropout
  *
  *   x: [time, batch, in]
  */
-export function layerInputDropout(x: tf.Tensor3D, l: number, rate: number, seed?: number): tf.Tensor3D {
+export function layerInputDropout(x: tf.Tensor3D, l: number, rate: number, seed?: number, rows?: BatchRows): tf.Tensor3D {
   if (l === 0 || rate === 0) return x;
-  return tf.dropout(x, rate, undefined, seed === undefined ? undefined : seed + l) as tf.Tensor3D;
+  return rowDropout(x, rate, seed === undefined ? undefined : seed + l, rows);
+}
+
+/**
+ * Where a pass's batch sits in a larger one: rows `offset ..` of a batch of `total` rows. A
+ * data-parallel training step (lib/train/data-parallel.ts) runs the decoder on shards of a batch;
+ * given `rows`, dropout draws the mask of the WHOLE batch and applies this shard's rows of it, so
+ * that every row is dropped exactly as in the unsharded step.
+ */
+export interface BatchRows {
+  offset: number;
+  total: number;
+}
+
+/**
+ * tf.dropout on a time-major tensor [time, batch, features]. Without `rows` it is tf.dropout
+ * itself; with `rows` the mask is tf.dropout's for [time, rows.total, features] (the same
+ * arithmetic: floor(u + keep) / keep) and x is multiplied by its rows `offset .. offset + batch`.
+ */
+export function rowDropout(x: tf.Tensor3D, rate: number, seed?: number, rows?: BatchRows): tf.Tensor3D {
+  if (!rows) return tf.dropout(x, rate, undefined, seed) as tf.Tensor3D;
+  const [time, batch, features] = x.shape;
+  if (rows.offset < 0 || rows.offset + batch > rows.total) {
+    throw new Error(`lstm.ts: rows ${rows.offset}..${rows.offset + batch} lie outside a batch of ${rows.total}`);
+  }
+  return tf.tidy(() => {
+    const keep = 1 - rate;
+    const full = tf.div(tf.floor(tf.add(tf.randomUniform([time, rows.total, features], 0, 1, "float32", seed), keep)), keep);
+    return tf.mul(x, tf.slice(full, [0, rows.offset, 0], [time, batch, features])) as tf.Tensor3D;
+  });
 }
 
 /**

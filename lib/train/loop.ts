@@ -13,23 +13,28 @@
  * An abort signal (Ctrl-C in the command line) ends training after the current step, or in the
  * middle of an epoch's validation, with a checkpoint of the last step done; a resumed run then
  * starts by validating that epoch again. A run killed outright resumes from its last checkpoint.
+ *
+ * With `workers` W > 1 the feature extraction's CNN (lib/features/feature-workers.ts) and the
+ * steps of both phases (data-parallel.ts) run on W threads; a worker that dies stops the run
+ * with a message naming it and a checkpoint of the last step done.
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, type BackendInfo } from "../runtime/backend";
 import { Captioner } from "../inference/captioner";
 import { writeJsonAtomically } from "../io/json-file";
-import { captionsByImage } from "../data/dataset";
 import type { SplitEvaluation } from "../evaluation/evaluate-split";
-import { CiderReward } from "./cider-reward";
+import type { CiderReward } from "./cider-reward";
 import { learningRateAt, phaseOf, totalEpochs, type TrainConfig } from "./config";
 import { epochLine, StepReport, type StepProgress } from "./progress";
 import type { TrainState } from "./resume-config";
 import { epochLabel, makeRunFolder, openRun, recordBest, startingState, stepLabel, writeCheckpoint } from "./run-folder";
 import { epochLengths, setLearningRate } from "./schedule";
-import { crossEntropyStep, scstStep, selfCriticalImages, stepRecord, type Run } from "./steps";
+import { crossEntropyStep, scstStep, selfCriticalImages, selfCriticalReward, stepRecord, type Run } from "./steps";
 import { appendRecord, truncateLog, type EpochRecord } from "./train-log";
 import { captionLoader, imageSources, loadData, newModel, wordsByImage } from "./training-data";
 import { epochRecord, validateEpoch } from "./validate";
+import { DataParallel, resolveWorkers } from "./data-parallel";
+import { coreCount, WorkerDiedError } from "../runtime/worker-pool";
 
 export interface TrainHooks {
   /**
@@ -48,6 +53,8 @@ export interface TrainHooks {
   signal?: AbortSignal;
   /** Stop (with a checkpoint) once this many steps are done in total: for short runs and tests. */
   maxSteps?: number;
+  /** For tests: receives the data-parallel step's workers when W > 1 (e.g. to kill one). */
+  onDataParallel?(parallel: DataParallel): void;
 }
 
 export interface TrainResult {
@@ -70,15 +77,27 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
   const model = resume ? await Captioner.load(resume.checkpoint, config) : await newModel(config, trainSplit);
   say(`vocabulary: ${model.vocab.size} words (threshold ${config.vocabThreshold}); ${model.variables.length} weight tensors`);
   writeJsonAtomically(files.config, config); // the settings this run really uses, overrides included
-  const { trainData, valData } = await imageSources(config, model, trainSplit, valSplit);
+  const workers = resolveWorkers(config.workers, backend.kind);
+  say(workersLine(workers, config.workers, backend.kind));
+  const { trainData, valData } = await imageSources(config, model, trainSplit, valSplit, workers);
   const loader = captionLoader(config, model, trainSplit, trainData);
   const optimizer = tf.train.adam(config.learningRate);
   const state = await startingState(resume, loader, optimizer, say);
+  const before = resume ? (resume.state.workers ?? 1) : workers;
+  if (before !== workers) {
+    say(
+      `resuming on W = ${workers} threads where the run's steps ran on ${before}: the gradients are summed in another order, ` +
+        `so the arithmetic (float rounding) changes${(before === 1) !== (workers === 1) ? ", and the self-critical phase draws its samples otherwise" : ""}; ` +
+        `the run is no longer bit-identical to one that kept W = ${before}`,
+    );
+  }
+  state.workers = workers;
   // The log reads as one run: a resumed run drops the steps it will do again; a new one drops
   // the records of any earlier attempt that died before its first checkpoint.
   truncateLog(files.log, state.step);
 
   const run: Run = { config, model, optimizer, state };
+  let parallel: DataParallel | undefined;
   const words = wordsByImage(model, trainSplit); // the word-presence loss's targets
   let reward: CiderReward | undefined; // the self-critical phase's: built when the phase starts
   const stepsIn = epochLengths(config, loader.batchesPerEpoch, trainSplit.index.images.length);
@@ -96,15 +115,27 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
   };
 
   try {
+    if (workers > 1) {
+      run.parallel = parallel = await DataParallel.start(workers, model.decoder, backend.kind);
+      hooks.onDataParallel?.(parallel);
+    }
     while (state.epoch < totalEpochs(config)) {
       const phase = phaseOf(config, state.epoch);
       while (state.stepInEpoch < stepsIn(state.epoch)) {
         if (stopRequested(hooks, state)) return await finish(true);
         setLearningRate(optimizer, learningRateAt(config, state.epoch));
-        const done =
+        const position = loader.state(); // where a step that fails leaves the loader
+        const step =
           phase === "cross-entropy"
             ? crossEntropyStep(run, await loader.next(), words)
-            : scstStep(run, (reward ??= new CiderReward(captionsByImage(trainSplit))), await selfCriticalImages(run, trainSplit, trainData));
+            : scstStep(run, (reward ??= await selfCriticalReward(run, trainSplit)), await selfCriticalImages(run, trainSplit, trainData));
+        const done = await step.catch(async (error) => {
+          if (!(error instanceof WorkerDiedError)) throw error;
+          // The failed step changed nothing (data-parallel.ts): checkpoint the last step done, as on abort.
+          loader.setState(position);
+          await finish(true);
+          throw new Error(`${error.message}; training stopped at step ${state.step}, checkpoint ${checkpoint} (resume from it)`);
+        });
         state.step += 1;
         state.stepInEpoch += 1;
         state.seconds += done.seconds;
@@ -128,9 +159,22 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
     model.dispose();
     throw error;
   } finally {
-    await Promise.all([trainData.close(), valData.close()]);
+    await Promise.all([trainData.close(), valData.close(), parallel?.close()]);
     optimizer.dispose();
   }
+}
+
+/** The line that says how many threads the feature extraction and the steps run on, and why. */
+function workersLine(workers: number, setting: TrainConfig["workers"], backend: string): string {
+  const why =
+    setting !== "auto"
+      ? `workers: ${setting} in the settings`
+      : backend === "wasm" || backend === "cpu"
+        ? `workers "auto": ${coreCount()} cores, one thread each on ${backend}`
+        : `workers "auto": ${backend} has its own threads`;
+  return workers > 1
+    ? `workers: data-parallel on W = ${workers} threads (${why}): the CNN of the feature extraction, the cross-entropy steps and the self-critical ones`
+    : `workers: one thread (${why})`;
 }
 
 /** Whether to stop before the next step: the abort signal came, or `maxSteps` are done. */

@@ -29,6 +29,8 @@ export interface TrainState {
   loader: LoaderState;
   /** Training seconds so far, over all runs. */
   seconds: number;
+  /** W, the threads the last steps ran on (lib/train/data-parallel.ts); absent: 1. */
+  workers?: number;
 }
 
 /** A checkpoint to resume from, and the run it belongs to. */

@@ -18,6 +18,9 @@
  *                 and lowers that of the others
  *   6. update:    gradients, clipped to a global norm, one Adam step
  *
+ * On W > 1 threads (the `workers` setting) data-parallel.ts splits the step by image, each shard
+ * running steps 1 to 5 for its images (self-critical-shard.ts) and step 6 once for all.
+ *
  * The baseline makes the estimate's variance small without biasing it (b_i does not depend on the
  * caption w^(i) it is subtracted from). The decoder runs without dropout here, in sampling and in
  * the loss alike: the captions are scored under the same distribution that drew them.
@@ -28,7 +31,9 @@ import type { SelfCriticalConfig } from "./config";
 import { START } from "../data/vocabulary";
 import type { Random } from "../data/random";
 import { danglingWordIds, greedyCaptions, type Caption } from "../inference/greedy";
-import { sampleCaptions } from "../inference/sampling";
+import { sampleCaptions, type Draws } from "../inference/sampling";
+import type { DecoderRNN } from "../model/decoder";
+import type { Vocabulary } from "../data/vocabulary";
 import { weightedCrossEntropy } from "../model/loss";
 import { clipByGlobalNorm } from "../model/train-step";
 import type { CiderReward } from "./cider-reward";
@@ -72,23 +77,44 @@ export interface StepParams {
 
 /** Steps 1 to 4: sample K captions per image, reward them, subtract the baseline. */
 export function scoreSamples(model: Captioner, batch: ImageBatch, reward: CiderReward, config: SelfCriticalConfig, rng: Random, maxLength: number): ScoredSamples {
-  const k = config.samplesPerImage;
-  const imageIds = batch.imageIds.flatMap((id) => new Array<number>(k).fill(id));
   const embedding = model.embed(batch.images); // [B, embed], no dropout, batch norm's running statistics
+  try {
+    return scoreEmbedded(model.decoder, model.vocab, embedding, batch.imageIds, reward, config, rng, maxLength);
+  } finally {
+    embedding.dispose();
+  }
+}
+
+/**
+ * Steps 1 to 4 from the images' embeddings ([B, embed]): what scoreSamples does after the encoder,
+ * and what each shard of a data-parallel step does for its images (self-critical-shard.ts).
+ */
+export function scoreEmbedded(
+  decoder: DecoderRNN,
+  vocab: Vocabulary,
+  embedding: tf.Tensor2D,
+  ids: number[],
+  reward: CiderReward,
+  config: SelfCriticalConfig,
+  draws: Draws,
+  maxLength: number,
+): ScoredSamples {
+  const k = config.samplesPerImage;
+  const imageIds = ids.flatMap((id) => new Array<number>(k).fill(id));
   const repeated = repeatRows(embedding, k); // [B·K, embed]
   let captions: Caption[];
   let greedy: Caption[] = [];
   try {
-    const noEndAfter = config.noDanglingEnd ? danglingWordIds(model.vocab) : undefined;
-    captions = sampleCaptions(model.decoder, repeated, model.vocab, rng, { maxLength, noEndAfter });
-    if (config.baseline === "greedy") greedy = greedyCaptions(model.decoder, embedding, model.vocab, { maxLength, noEndAfter });
+    const noEndAfter = config.noDanglingEnd ? danglingWordIds(vocab) : undefined;
+    captions = sampleCaptions(decoder, repeated, vocab, draws, { maxLength, noEndAfter });
+    if (config.baseline === "greedy") greedy = greedyCaptions(decoder, embedding, vocab, { maxLength, noEndAfter });
   } finally {
-    tf.dispose([embedding, repeated]);
+    if (repeated !== embedding) repeated.dispose();
   }
   const rewards = reward.score(imageIds, captions.map((c) => c.caption));
   const baselines =
     config.baseline === "greedy"
-      ? reward.score(batch.imageIds, greedy.map((c) => c.caption)).flatMap((b) => new Array<number>(k).fill(b))
+      ? reward.score(ids, greedy.map((c) => c.caption)).flatMap((b) => new Array<number>(k).fill(b))
       : leaveOneOutMeans(rewards, k);
   const advantages = rewards.map((r, i) => r - baselines[i]);
   return { imageIds, captions, rewards, baselines, advantages };
@@ -128,7 +154,7 @@ export function selfCriticalStep(params: StepParams): SelfCriticalStats {
 }
 
 /** Mean reward, mean baseline and the share of positive advantages of a step's samples. */
-export function summarize(samples: ScoredSamples): Omit<SelfCriticalStats, "loss"> {
+export function summarize(samples: Pick<ScoredSamples, "rewards" | "baselines" | "advantages">): Omit<SelfCriticalStats, "loss"> {
   const n = samples.rewards.length;
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   return {
@@ -173,8 +199,10 @@ export function policyGradientLoss(logits: tf.Tensor3D, tokens: tf.Tensor2D, wei
  * The sampled captions as the decoder's input and the loss's weights:
  *   tokens  [N, T + 1]: <start>, then each caption's tokens (<end> included when it ended), padded
  *   weights [N, T]:     A_i / N where caption i has a token, 0 after it
+ * A shard of a batch's captions (self-critical-shard.ts) divides by the whole batch's N, `total`,
+ * so that the shards' losses sum to the batch's.
  */
-export function sampleTensors(samples: Pick<ScoredSamples, "captions" | "advantages">): { tokens: tf.Tensor2D; weights: tf.Tensor2D } {
+export function sampleTensors(samples: Pick<ScoredSamples, "captions" | "advantages">, total = samples.captions.length): { tokens: tf.Tensor2D; weights: tf.Tensor2D } {
   const n = samples.captions.length;
   const steps = Math.max(1, ...samples.captions.map((c) => c.tokens.length));
   const tokens = new Int32Array(n * (steps + 1));
@@ -183,7 +211,7 @@ export function sampleTensors(samples: Pick<ScoredSamples, "captions" | "advanta
     tokens[i * (steps + 1)] = START;
     caption.tokens.forEach((token, t) => {
       tokens[i * (steps + 1) + 1 + t] = token;
-      weights[i * steps + t] = samples.advantages[i] / n;
+      weights[i * steps + t] = samples.advantages[i] / total;
     });
   });
   return { tokens: tf.tensor2d(tokens, [n, steps + 1], "int32"), weights: tf.tensor2d(weights, [n, steps]) };
@@ -201,7 +229,7 @@ export function leaveOneOutMeans(rewards: number[], k: number): number[] {
 }
 
 /** [B, d] → [B·K, d]: each row repeated K times in place (row i·K + j is a copy of row i). */
-function repeatRows(x: tf.Tensor2D, k: number): tf.Tensor2D {
+export function repeatRows(x: tf.Tensor2D, k: number): tf.Tensor2D {
   if (k === 1) return x;
   const [rows, dim] = x.shape;
   return tf.reshape(tf.tile(tf.expandDims(x, 1), [1, k, 1]), [rows * k, dim]) as tf.Tensor2D;

@@ -245,6 +245,16 @@ export const SETTINGS = {
     tune: true,
     resume: refused("the synthetic dataset and each step's dropout masks follow from it"),
   }),
+  workers: setting<"auto" | number>({
+    default: "auto",
+    check: [(v) => v === "auto" || positiveInteger[0](v), `"auto" or a positive integer`],
+    meaning:
+      'W, the threads that the feature extraction\'s CNN (lib/features/feature-workers.ts) and the steps of both phases (lib/train/data-parallel.ts) run on: "auto" = the cores on wasm and cpu (one thread each), 1 on the native backends (which have their own threads); 1 runs the single-thread steps',
+    tune: false,
+    resume: allowed(
+      "the threads the steps run on from the next step on; the same W resumes bit for bit, another W sums the gradients in another order, so the arithmetic (float rounding) changes (and between W = 1 and W > 1, the self-critical phase's samples are drawn otherwise)",
+    ),
+  }),
   printEvery: setting<number>({
     default: 50,
     check: positiveInteger,
@@ -317,8 +327,8 @@ export function parseConfigFields(value: unknown, file: string): Partial<TrainCo
 
 /** parseConfigFields, and every setting must be there. */
 export function parseTrainConfig(value: unknown, file: string): TrainConfig {
-  // Runs saved before the self-critical phase existed had none.
-  const fields = { selfCritical: null, ...parseConfigFields(value, file) };
+  // Runs saved before the self-critical phase existed had none; those saved before `workers` ran on one thread.
+  const fields = { selfCritical: null, workers: 1, ...parseConfigFields(value, file) };
   const missing = Object.keys(SETTINGS).filter((key) => !(key in fields));
   if (missing.length) throw new Error(`${file}: the configuration lacks ${missing.map((k) => `"${k}"`).join(", ")}`);
   return fields as TrainConfig;

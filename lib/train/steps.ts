@@ -12,18 +12,19 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { concat, type Captioner } from "../inference/captioner";
-import type { SplitData } from "../data/dataset";
+import { captionsByImage, type SplitData } from "../data/dataset";
 import { batchTensors, scoredTokens, type Batch } from "../data/loader";
 import { Random } from "../data/random";
 import type { DataSource } from "../features/image-source";
 import { perplexity } from "../model/loss";
 import { trainStep } from "../model/train-step";
-import type { CiderReward } from "./cider-reward";
+import { CiderReward } from "./cider-reward";
 import type { TrainConfig } from "./config";
 import type { TrainState } from "./resume-config";
 import { selfCriticalStep, type ImageBatch, type SelfCriticalStats } from "./self-critical";
 import type { StepRecord } from "./train-log";
 import type { WordsByImage } from "./training-data";
+import type { DataParallel } from "./data-parallel";
 
 /** A run under way, as its steps and its validation see it. */
 export interface Run {
@@ -32,6 +33,8 @@ export interface Run {
   optimizer: tf.Optimizer;
   /** Where the loop stands: the step number seeds the step's dropout masks or samples. */
   state: TrainState;
+  /** The data-parallel step's workers when W > 1 (data-parallel.ts); absent, steps run trainStep on one thread. */
+  parallel?: DataParallel;
 }
 
 /** What a step did, and how long it took (seconds). */
@@ -39,14 +42,17 @@ export type StepDone =
   | { phase: "cross-entropy"; seconds: number; loss: number; tokens: number }
   | ({ phase: "self-critical"; seconds: number; captions: number } & SelfCriticalStats);
 
-/** One cross-entropy step: teacher forcing on a batch, with the word-presence loss when the model has its head. */
-export function crossEntropyStep({ config, model, optimizer, state }: Run, batch: Batch, words: WordsByImage): StepDone {
+/**
+ * One cross-entropy step: teacher forcing on a batch, with the word-presence loss when the model
+ * has its head; on W threads when the run has data-parallel workers.
+ */
+export async function crossEntropyStep({ config, model, optimizer, state, parallel }: Run, batch: Batch, words: WordsByImage): Promise<StepDone> {
   const started = performance.now();
   const { images, tokens, mask } = batchTensors(batch);
   const targets = model.wordHead ? wordTargets(batch, words, model.vocab.size) : null;
   let loss: number;
   try {
-    loss = trainStep({
+    const params = {
       decoder: model.decoder,
       embedImages: () => model.embed(images, true),
       encoderVariables: model.encoder.trainableVariables,
@@ -57,9 +63,10 @@ export function crossEntropyStep({ config, model, optimizer, state }: Run, batch
       // Each step's dropout masks follow from the seed and the step number: resuming repeats them.
       dropoutSeed: config.seed * 1_000_003 + state.step,
       auxiliaryLoss: model.wordHead
-        ? { weight: config.wordLoss, variables: model.wordHead.variables, loss: (e) => model.wordHead!.loss(e, targets!) }
+        ? { weight: config.wordLoss, variables: model.wordHead.variables, loss: (e: tf.Tensor2D) => model.wordHead!.loss(e, targets!) }
         : undefined,
-    });
+    };
+    loss = parallel ? await parallel.step({ ...params, encoderState: model.encoder.stateVariables }) : trainStep(params);
   } finally {
     tf.dispose([images, tokens, mask, ...(targets ? [targets] : [])]);
   }
@@ -89,22 +96,29 @@ export async function selfCriticalImages({ config, state }: Run, trainSplit: Spl
   return { imageIds, images: tf.tensor(concat(pixels), [imageIds.length, ...trainData.shape]) }; // [B, ...image shape]
 }
 
-/** One self-critical step on a batch of images (whose tensor it disposes of), rewarded by `reward`. */
-export function scstStep({ config, model, optimizer, state }: Run, reward: CiderReward, batch: ImageBatch): StepDone {
+/**
+ * The self-critical phase's reward (CIDEr-D against the training split's references), built when
+ * the phase begins; with data-parallel workers, their copies are sent the references then, once.
+ */
+export async function selfCriticalReward({ model, parallel }: Run, trainSplit: SplitData): Promise<CiderReward> {
+  const references = captionsByImage(trainSplit);
+  await parallel?.prepareSelfCritical(model.vocab, references);
+  return new CiderReward(references);
+}
+
+/**
+ * One self-critical step on a batch of images (whose tensor it disposes of), rewarded by `reward`;
+ * on W threads, by image, when the run has data-parallel workers (their samples are drawn from one
+ * generator per image: data-parallel.ts).
+ */
+export async function scstStep({ config, model, optimizer, state, parallel }: Run, reward: CiderReward, batch: ImageBatch): Promise<StepDone> {
   const settings = config.selfCritical!;
   const started = performance.now();
+  const seed = config.seed * 1_000_003 + state.step; // the step's samples: resuming draws them again
+  const params = { model, batch, reward, config: settings, optimizer, clipNorm: config.clipNorm, maxLength: config.maxCaptionLength };
   let stats: SelfCriticalStats;
   try {
-    stats = selfCriticalStep({
-      model,
-      batch,
-      reward,
-      config: settings,
-      rng: new Random(config.seed * 1_000_003 + state.step), // the step's samples: resuming draws them again
-      optimizer,
-      clipNorm: config.clipNorm,
-      maxLength: config.maxCaptionLength,
-    });
+    stats = parallel ? await parallel.selfCriticalStep({ ...params, seed }) : selfCriticalStep({ ...params, rng: new Random(seed) });
   } finally {
     batch.images.dispose();
   }

@@ -37,9 +37,18 @@ export async function newModel(config: TrainConfig, trainSplit: SplitData): Prom
   return Captioner.create(config, vocab, config.seed);
 }
 
-/** Where each split's image data comes from: pixels, or the frozen backbone's cached features. Only training augments. */
-export async function imageSources(config: TrainConfig, model: Captioner, trainSplit: SplitData, valSplit: SplitData): Promise<{ trainData: DataSource; valData: DataSource }> {
-  const options = { featureCache: config.featureCache, cacheDir: config.featureDir };
+/**
+ * Where each split's image data comes from: pixels, or the frozen backbone's cached features,
+ * extracted first on `workers` threads where the cache lacks them. Only training augments.
+ */
+export async function imageSources(
+  config: TrainConfig,
+  model: Captioner,
+  trainSplit: SplitData,
+  valSplit: SplitData,
+  workers: number,
+): Promise<{ trainData: DataSource; valData: DataSource }> {
+  const options = { featureCache: config.featureCache, cacheDir: config.featureDir, workers };
   const trainData = await imageSource(model, trainSplit.index, "train", { ...options, augment: config.augment });
   const valData = await imageSource(model, valSplit.index, "val", { ...options, augment: false });
   return { trainData, valData };

@@ -23,6 +23,7 @@ export function tinyTrainConfig(dataRoot: string, runDir: string, overrides: Par
     printEvery: 1000,
     runDir,
     selfCritical: null, // tests that need the phase add it
+    workers: 1, // the single-thread step; test/train-workers.test.ts runs W = 2
     ...overrides,
   };
 }
