@@ -83,14 +83,7 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
   const loader = captionLoader(config, model, trainSplit, trainData);
   const optimizer = tf.train.adam(config.learningRate);
   const state = await startingState(resume, loader, optimizer, say);
-  const before = resume ? (resume.state.workers ?? 1) : workers;
-  if (before !== workers) {
-    say(
-      `resuming on W = ${workers} threads where the run's steps ran on ${before}: the gradients are summed in another order, ` +
-        `so the arithmetic (float rounding) changes${(before === 1) !== (workers === 1) ? ", and the self-critical phase draws its samples otherwise" : ""}; ` +
-        `the run is no longer bit-identical to one that kept W = ${before}`,
-    );
-  }
+  if (resume && (resume.state.workers ?? 1) !== workers) say(workersChangedLine(resume.state.workers ?? 1, workers));
   state.workers = workers;
   // The log reads as one run: a resumed run drops the steps it will do again; a new one drops
   // the records of any earlier attempt that died before its first checkpoint.
@@ -131,10 +124,8 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
             : scstStep(run, (reward ??= await selfCriticalReward(run, trainSplit)), await selfCriticalImages(run, trainSplit, trainData));
         const done = await step.catch(async (error) => {
           if (!(error instanceof WorkerDiedError)) throw error;
-          // The failed step changed nothing (data-parallel.ts): checkpoint the last step done, as on abort.
-          loader.setState(position);
-          await finish(true);
-          throw new Error(`${error.message}; training stopped at step ${state.step}, checkpoint ${checkpoint} (resume from it)`);
+          loader.setState(position); // the failed step changed nothing (data-parallel.ts): checkpoint the last one done
+          throw new Error(`${error.message}; training stopped at step ${state.step}, checkpoint ${(await finish(true)).checkpoint} (resume from it)`);
         });
         state.step += 1;
         state.stepInEpoch += 1;
@@ -162,6 +153,15 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
     await Promise.all([trainData.close(), valData.close(), parallel?.close()]);
     optimizer.dispose();
   }
+}
+
+/** What a resume on another number of threads than the run's own changes. */
+function workersChangedLine(before: number, workers: number): string {
+  const draws = (before === 1) !== (workers === 1) ? ", and the self-critical phase draws its samples otherwise" : "";
+  return (
+    `resuming on W = ${workers} threads where the run's steps ran on ${before}: the gradients are summed in another order, ` +
+    `so the arithmetic (float rounding) changes${draws}; the run is no longer bit-identical to one that kept W = ${before}`
+  );
 }
 
 /** The line that says how many threads the feature extraction and the steps run on, and why. */

@@ -245,8 +245,10 @@ export const SETTINGS = {
     tune: true,
     resume: refused("the synthetic dataset and each step's dropout masks follow from it"),
   }),
+  // 1 for now: "auto" measured 1.36-1.45x for a cross-entropy step on 2 free cores, short of the
+  // issue's 1.7, and would change the README's numbers (docs/performance.md, data-parallel steps).
   workers: setting<"auto" | number>({
-    default: "auto",
+    default: 1,
     check: [(v) => v === "auto" || positiveInteger[0](v), `"auto" or a positive integer`],
     meaning:
       'W, the threads that the feature extraction\'s CNN (lib/features/feature-workers.ts) and the steps of both phases (lib/train/data-parallel.ts) run on: "auto" = the cores on wasm and cpu (one thread each), 1 on the native backends (which have their own threads); 1 runs the single-thread steps',
