@@ -17,8 +17,7 @@ import { decoderShardGradients } from "../model/shard-step";
 import { readShared, writeShared, type SharedLayout } from "../runtime/shared-tensors";
 import { Vocabulary, type VocabularyJSON } from "../data/vocabulary";
 import { CiderReward } from "./cider-reward";
-import type { SelfCriticalConfig } from "./config";
-import { selfCriticalShardGradients } from "./self-critical-shard";
+import { selfCriticalShardGradients, type SelfCriticalShard } from "./self-critical-shard";
 
 export interface StepWorkerData {
   index: number;
@@ -60,19 +59,13 @@ export interface SelfCriticalSetupRequest {
   references: [number, string[]][];
 }
 
-/** A self-critical shard: see SelfCriticalShard (self-critical-shard.ts). */
-export interface SelfCriticalRequest {
+/** A self-critical shard (SelfCriticalShard, self-critical-shard.ts), its embedding as plain numbers. */
+export type SelfCriticalRequest = Omit<SelfCriticalShard, "embedding"> & {
   kind: "self-critical";
   version: number;
   /** [images, embed] */
   embedding: Float32Array;
-  imageIds: number[];
-  firstImage: number;
-  totalCaptions: number;
-  seed: number;
-  config: SelfCriticalConfig;
-  maxLength: number;
-}
+};
 
 export interface SelfCriticalReply {
   loss: number;
