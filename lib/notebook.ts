@@ -109,7 +109,6 @@ export function trainConfigFor(setup: NotebookSetup, changes: Partial<TrainConfi
   return { ...setup.preset, ...folders, ...changes, ...(setup.quick ? QUICK_SETTINGS : {}) };
 }
 
-/** The settings a learner is invited to change, each with what it does. */
 /**
  * Every setting of `config` as a table (lib/train/settings.ts): name, value, meaning, whether a
  * learner may tune it here, and what a resumed run may do with it. The tunable ones come first.
