@@ -32,6 +32,7 @@ import type { CocoResult } from "../lib/evaluation/metrics/evaluate";
 import { ImageError } from "../lib/data/transforms";
 import type { Caption } from "../lib/inference/greedy";
 import { writeExplanations } from "../lib/explain/write-explanations";
+import { danglingEndsFlag } from "./dangling-ends-arg";
 
 /** Every flag: its parseArgs type, its default as `--help` shows it, and what it does. */
 const FLAGS = {
@@ -112,14 +113,9 @@ function parseCliArgs(argv: string[]): CliOptions | "help" {
       alpha: optional(text("alpha"), (v) => nonNegative("alpha", v)),
       maxLength: positiveInt("max-length", text("max-length") ?? "20"),
       allowUnk: values["allow-unk"] === true,
-      noDanglingEnd: optional(values["dangling-ends"] as string | undefined, danglingEnds),
+      noDanglingEnd: danglingEndsFlag("dangling-ends", values["dangling-ends"] as string | undefined),
     },
   };
-}
-
-function danglingEnds(value: string): boolean {
-  if (value !== "allow" && value !== "forbid") throw new Error(`--dangling-ends must be allow or forbid, got ${value}`);
-  return value === "forbid";
 }
 
 function optional<T>(value: string | undefined, parse: (value: string) => T): T | undefined {

@@ -26,6 +26,7 @@ import { evaluateSplit, scoreCaptions } from "../lib/evaluation/evaluate-split";
 import { imageSource } from "../lib/features/image-source";
 import { METRIC_NAMES, type CocoScores } from "../lib/evaluation/metrics/evaluate";
 import { captionStats, type CaptionStats } from "../lib/evaluation/caption-stats";
+import { danglingEndsFlag } from "./dangling-ends-arg";
 
 const USAGE = `usage: npm run evaluate -- --model DIR [--data ${Object.keys(PRESETS).join("|")}] [--data-root DIR]
        [--split val|test] [--beam 1,3] [--alpha A] [--allow-unk] [--dangling-ends allow|forbid] [--blind "a caption"] [--features] [--out DIR] [--json]`;
@@ -54,9 +55,8 @@ function parse() {
   if (values.split !== "val" && values.split !== "test") throw new Error(`--split must be val or test, got ${values.split}`);
   const beams = values.beam.split(",").map(Number);
   if (!beams.every((k) => Number.isInteger(k) && k >= 1)) throw new Error(`--beam must list positive integers, got ${values.beam}`);
-  const endings = values["dangling-ends"];
-  if (endings !== undefined && endings !== "allow" && endings !== "forbid") throw new Error(`--dangling-ends must be allow or forbid, got ${endings}`);
-  return { ...values, noDanglingEnd: endings === undefined ? undefined : endings === "forbid", model: values.model, preset, split: values.split as Split, beams, alpha: Number(values.alpha), dataRoot: values["data-root"] ?? preset.dataRoot };
+  const noDanglingEnd = danglingEndsFlag("dangling-ends", values["dangling-ends"]);
+  return { ...values, noDanglingEnd, model: values.model, preset, split: values.split as Split, beams, alpha: Number(values.alpha), dataRoot: values["data-root"] ?? preset.dataRoot };
 }
 
 type Row = { decoder: string; seconds: number } & CocoScores & { scenePrecision?: number; sceneRecall?: number; stats?: CaptionStats };

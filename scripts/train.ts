@@ -12,6 +12,7 @@ import { readJson } from "../lib/io/json-file";
 import { describeResumeRules, readResumePoint, resumedConfig } from "../lib/train/resume-config";
 import { train } from "../lib/train/loop";
 import type { StepProgress } from "../lib/train/progress";
+import { danglingEndsFlag } from "./dangling-ends-arg";
 
 const USAGE = `npm run train -- [--data synthetic|coco|flickr8k] [--data-root DIR] [--feature-dir DIR] [--config FILE]
                  [--epochs N] [--batch-size N] [--lr X] [--lr-decay FACTOR@EPOCHS] [--steps-per-epoch N]
@@ -140,13 +141,11 @@ function backboneEncoder(values: Flags, base: TrainConfig): TrainConfig["encoder
 
 /** The self-critical phase the flags describe (undefined when none of them is given). */
 function selfCriticalFlags(values: Flags, base: TrainConfig): TrainConfig["selfCritical"] | undefined {
-  const endings = values["scst-dangling-ends"];
-  const flags = [values["self-critical"], values["scst-samples"], values["scst-baseline"], values["scst-lr"], values["scst-images"], endings];
+  const flags = [values["self-critical"], values["scst-samples"], values["scst-baseline"], values["scst-lr"], values["scst-images"], values["scst-dangling-ends"]];
   if (flags.every((v) => v === undefined)) return undefined;
   if (values["self-critical"] === "none") return null;
   const baseline = values["scst-baseline"];
   if (baseline !== undefined && baseline !== "greedy" && baseline !== "mean") throw new Error(`--scst-baseline must be greedy or mean, got ${baseline}`);
-  if (endings !== undefined && endings !== "allow" && endings !== "forbid") throw new Error(`--scst-dangling-ends must be allow or forbid, got ${endings}`);
   const settings = {
     ...(base.selfCritical ?? SELF_CRITICAL_DEFAULTS),
     ...Object.fromEntries(
@@ -156,7 +155,7 @@ function selfCriticalFlags(values: Flags, base: TrainConfig): TrainConfig["selfC
         baseline,
         learningRate: positiveNumber("scst-lr", values["scst-lr"]),
         imagesPerBatch: positiveInteger("scst-images", values["scst-images"]),
-        noDanglingEnd: endings === undefined ? undefined : endings === "forbid",
+        noDanglingEnd: danglingEndsFlag("scst-dangling-ends", values["scst-dangling-ends"]),
       }).filter(([, v]) => v !== undefined),
     ),
   };

@@ -16,17 +16,16 @@ const ROOT = path.resolve(__dirname, "..");
 const SHARED = path.resolve(__dirname, "../../shared");
 const GRAPH_MODEL = path.join(SHARED, "models/mobilenet_v1_0.25_224/imagenet");
 const PHOTOS = path.join(SHARED, "coco-sample/images/val2014");
-const skip =
-  !fs.existsSync(path.join(GRAPH_MODEL, "model.json")) ? "../shared/models/mobilenet_v1_0.25_224 not found"
-  : !fs.existsSync(PHOTOS) ? "../shared/coco-sample not found"
-  : undefined;
+/** Why a test must skip: "<what> not found" for the first missing [file, what], or undefined. */
+function skipWithout(...needed: [file: string, what: string][]): string | undefined {
+  const missing = needed.find(([file]) => !fs.existsSync(file));
+  return missing && `${missing[1]} not found`;
+}
+const skip = skipWithout([path.join(GRAPH_MODEL, "model.json"), "../shared/models/mobilenet_v1_0.25_224"], [PHOTOS, "../shared/coco-sample"]);
 
 const LAYERS_MODEL = path.join(SHARED, "models/mobilenet_v1_0.25_224");
 const FLICKR_PHOTOS = path.join(SHARED, "flickr8k/images");
-const skipWorkers =
-  !fs.existsSync(path.join(LAYERS_MODEL, "model.json")) ? "../shared/models/mobilenet_v1_0.25_224 not found"
-  : !fs.existsSync(FLICKR_PHOTOS) ? "../shared/flickr8k/images not found"
-  : undefined;
+const skipWorkers = skipWithout([path.join(LAYERS_MODEL, "model.json"), "../shared/models/mobilenet_v1_0.25_224"], [FLICKR_PHOTOS, "../shared/flickr8k/images"]);
 
 // Real photos, the grayscale one (431848) among them.
 const PHOTO_IDS = [139, 802, 18575, 30213, 101780, 113354, 160012, 235064, 431848, 565607];
