@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
 import { Captioner } from "../lib/inference/captioner";
 import { SHIPPED_MODEL } from "../lib/inference/model-folder";
-import { hasFeatureMap, MINUS_ONE_TO_ONE, PretrainedBackbone, ZERO_TO_ONE } from "../lib/model/backbone";
+import { hasFeatureMap, PretrainedBackbone, ZERO_TO_ONE } from "../lib/model/backbone";
 import { SmallCNN } from "../lib/model/small-cnn";
 import { gradCamMaps } from "../lib/explain/grad-cam";
 import { explainImage, uprightSize, type Explanation } from "../lib/explain/explain-image";

@@ -131,7 +131,7 @@ export interface FeatureExtractionResult {
 
 /** Extracts the features of every image not yet in the cache at `dir` (see the file comment). */
 export async function extractFeatures(opts: FeatureExtractionOptions): Promise<FeatureExtractionResult> {
-  const { dir, backbone, transform, batchSize = 32 } = opts;
+  const { dir, backbone, transform } = opts;
   if (transform.train) throw new Error(`extractFeatures: ${dir}: the transform must be an evaluation transform (train: false)`);
   const fingerprint = featureFingerprint(backbone, transform);
   fs.mkdirSync(dir, { recursive: true });

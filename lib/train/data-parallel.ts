@@ -152,7 +152,7 @@ export class DataParallel {
    * an error naming the worker, and the weights and optimizer are left as they were.
    */
   async step(params: DataParallelStepParams): Promise<number> {
-    const { decoder, tokens, mask, auxiliaryLoss: aux } = params;
+    const { decoder, tokens, mask } = params;
     if (decoder !== this.decoder) throw new Error("data-parallel.ts: step() got another decoder than the one the workers were started for");
     const [batch, length] = tokens.shape;
     const ranges = shardRanges(batch, this.workers);

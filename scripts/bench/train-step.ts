@@ -99,7 +99,7 @@ function batchTensors() {
 
 /** The `train_step` figures. */
 export function benchTrainStep(backend: string, repeats: number, torch: boolean): Record<string, unknown> {
-  const { batch, length, vocab, embed, hidden } = ORIGINAL_CONFIG;
+  const { vocab, embed, hidden } = ORIGINAL_CONFIG;
   const decoder = new DecoderRNN({ vocabSize: vocab, embedSize: embed, hiddenSize: hidden, numLayers: 1, dropout: 0 });
   const { images, tokens, mask } = batchTensors();
   const optimizer = tf.train.adam(1e-3);
