@@ -247,6 +247,22 @@ describe("Tile (replaced)", () => {
     ));
 });
 
+describe("Transpose (replaced for row counts that are multiples of 256)", () => {
+  test("matrices and batches of matrices, float32 and int32, exactly; other perms and row counts fall back", async () => {
+    const cases = () => [
+      tf.transpose(rand([256, 37], 90)), // blocked, cols not a multiple of the block
+      tf.transpose(rand([512, 300], 91)),
+      tf.transpose(rand([3, 256, 20], 92), [0, 2, 1]), // a batch of matrices
+      tf.transpose(tf.range(0, 256 * 24, 1, "int32").reshape([256, 24])).cast("float32"),
+      tf.transpose(rand([100, 37], 93)), // native: rows not a multiple of 256
+      tf.transpose(rand([256, 4, 5], 94), [1, 0, 2]), // native: another perm
+    ];
+    const onCpu = await runOn("cpu", cases);
+    const onWasm = await runOn("wasm", cases);
+    onWasm.forEach((values, i) => assert.deepEqual(Array.from(values), Array.from(onCpu[i]), `case ${i}`));
+  });
+});
+
 describe("Slice, Unpack, SplitV (replaced: no whole-input copy)", () => {
   test("contiguous and strided slices of ranks 1 to 5, float32, int32 and bool", () =>
     compareWithCpu("slice", () => {
