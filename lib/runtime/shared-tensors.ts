@@ -27,26 +27,13 @@ export function sharedBuffer(layout: SharedLayout): SharedArrayBuffer {
   return new SharedArrayBuffer(layout.length * Float32Array.BYTES_PER_ELEMENT);
 }
 
-/** Copies `tensors` into the buffer: the first entries of the layout, in its order (all of them, or fewer). */
+/** Copies `tensors` (in layout order) into the buffer. */
 export function writeShared(buffer: SharedArrayBuffer, layout: SharedLayout, tensors: tf.Tensor[]): void {
   const all = new Float32Array(buffer);
-  if (tensors.length > layout.entries.length) throw new Error(`shared-tensors.ts: ${tensors.length} tensors for a layout of ${layout.entries.length}`);
-  tensors.forEach((tensor, i) => {
-    const entry = layout.entries[i];
-    if (tensor.size !== entry.size) throw new Error(`shared-tensors.ts: ${entry.name} has ${entry.size} values, got a tensor of ${tensor.size}`);
-    all.set(float32Values(tensor), entry.offset);
+  layout.entries.forEach((entry, i) => {
+    if (tensors[i].size !== entry.size) throw new Error(`shared-tensors.ts: ${entry.name} has ${entry.size} values, got a tensor of ${tensors[i].size}`);
+    all.set(float32Values(tensors[i]), entry.offset);
   });
-}
-
-/** Elements [start, end) of the buffer, whatever entries they cross, as a new 1-D tensor. */
-export function readRange(buffer: SharedArrayBuffer, [start, end]: [number, number]): tf.Tensor1D {
-  const view = new Float32Array(buffer, start * Float32Array.BYTES_PER_ELEMENT, end - start);
-  return tf.tensor1d(tf.getBackend() === "wasm" ? view : view.slice(), "float32");
-}
-
-/** Writes a 1-D tensor into the buffer from element `start` on. */
-export function writeRange(buffer: SharedArrayBuffer, start: number, tensor: tf.Tensor): void {
-  new Float32Array(buffer).set(float32Values(tensor), start);
 }
 
 /**

@@ -11,13 +11,11 @@
  *               shard k in worker k: the decoder forward, the shard's share of the loss (divided by
  *               the WHOLE batch's token count), backward (lib/model/shard-step.ts). Each shard's
  *               dropout masks are the whole batch's rows, so every row is dropped as with W = 1.
- *   3. main:    the embedding rows' gradients carried back through the encoder (and the
- *               word-presence loss, which lives on the encoder side, added there).
- *   4. all:     the update. With tf.train.adam, Adam on the W threads, each on a part of the
- *               weights (sharded-adam.ts): the gradients summed in shard order (0, 1, ..., W − 1:
- *               the same arithmetic on every run, so a run is bit-for-bit repeatable for a given
- *               W), the global norm clipped over everything, one update. With another optimizer,
- *               the same sum and clipping in the main thread, then its applyGradients.
+ *   3. main:    the decoder gradients summed in shard order (0, 1, ..., W − 1: the same
+ *               arithmetic on every run, so a run is bit-for-bit repeatable for a given W); the
+ *               embedding rows' gradients carried back through the encoder (and the word-presence
+ *               loss, which lives on the encoder side, added there); the global norm clipped over
+ *               everything; Adam applied once.
  *
  * The result equals the single-thread step up to float rounding (sums in another order); a
  * different W changes the rounding, so a run resumed with another W is not bit-identical to one
@@ -37,16 +35,14 @@ import type { DecoderRNN } from "../model/decoder";
 import { scoredTokenCount } from "../model/loss";
 import { decoderShardGradients } from "../model/shard-step";
 import { clipByGlobalNorm, type TrainStepParams } from "../model/train-step";
-import { layoutOf, readShared, writeShared, type SharedLayout } from "../runtime/shared-tensors";
-import { adamConstants, adamMoments, countUpdate, isAdam, setAdamMoments } from "./adam-state";
-import { adamBuffers, applyPart, clipScale, sumPart, type AdamBuffers, type Part } from "./sharded-adam";
+import { layoutOf, readShared, sharedBuffer, writeShared, type SharedLayout } from "../runtime/shared-tensors";
 import type { Captioner } from "../inference/captioner";
 import type { Vocabulary } from "../data/vocabulary";
 import type { CiderReward } from "./cider-reward";
 import type { SelfCriticalConfig } from "./config";
 import { summarize, type ImageBatch, type SelfCriticalStats } from "./self-critical";
 import { selfCriticalShardGradients } from "./self-critical-shard";
-import type { AdamApplyRequest, AdamSumRequest, CrossEntropyReply, CrossEntropyRequest, SelfCriticalReply, SelfCriticalRequest, SelfCriticalSetupRequest, StepWorkerData } from "./step-worker";
+import type { CrossEntropyReply, CrossEntropyRequest, SelfCriticalReply, SelfCriticalRequest, SelfCriticalSetupRequest, StepWorkerData } from "./step-worker";
 
 /** The `workers` setting: a count, or "auto". */
 export type WorkersSetting = "auto" | number;
@@ -102,39 +98,36 @@ export interface DataParallelSelfCriticalParams {
 }
 
 export class DataParallel {
-  /** The weights the steps update: the decoder's, then `others`, end to end in the shared buffers. */
-  private readonly variables: tf.Variable[];
   private readonly layout: SharedLayout;
-  private readonly buffers: AdamBuffers;
+  private readonly weights: SharedArrayBuffer;
+  private readonly grads: SharedArrayBuffer[];
   private readonly pool: WorkerPool;
   private version = 0;
-  /** The tf.train.adam whose moments the buffers hold (from its first step on), and which pair is current. */
-  private adam?: tf.AdamOptimizer;
-  private currentMoments = 0;
 
   private constructor(
     /** W: the threads a step runs on, the main one included. */
     readonly workers: number,
     private readonly decoder: DecoderRNN,
     backend: BackendKind,
-    others: tf.Variable[],
   ) {
-    this.variables = [...decoder.variables, ...others];
-    this.layout = layoutOf(this.variables);
-    this.buffers = adamBuffers(this.layout, workers);
-    const data = (i: number): StepWorkerData => ({ thread: i + 1, backend, decoder: decoder.config, layout: this.layout, buffers: this.buffers });
+    this.layout = layoutOf(decoder.variables);
+    this.weights = sharedBuffer(this.layout);
+    this.grads = Array.from({ length: workers - 1 }, () => sharedBuffer(this.layout));
+    const data = (i: number): StepWorkerData => ({
+      index: i,
+      backend,
+      decoder: decoder.config,
+      layout: this.layout,
+      weights: this.weights,
+      grads: this.grads[i],
+    });
     this.pool = new WorkerPool(workerEntry(__filename, "step-worker"), workers - 1, { label: "training worker", data });
   }
 
-  /**
-   * Starts W − 1 workers for `decoder`'s shapes (W ≥ 2) and waits until they are set up.
-   * `others`: the trainable variables that the steps update besides the decoder's, in the order
-   * of the steps' gradients (the encoder's, then the word head's); a step may leave out a tail
-   * of them (the self-critical one has no word-presence loss).
-   */
-  static async start(workers: number, decoder: DecoderRNN, backend: BackendKind, others: tf.Variable[] = []): Promise<DataParallel> {
+  /** Starts W − 1 workers for `decoder`'s shapes (W ≥ 2) and waits until they are set up. */
+  static async start(workers: number, decoder: DecoderRNN, backend: BackendKind): Promise<DataParallel> {
     if (!Number.isInteger(workers) || workers < 2) throw new Error(`data-parallel.ts: a data-parallel step needs W ≥ 2 threads, got ${workers}`);
-    const dp = new DataParallel(workers, decoder, backend, others);
+    const dp = new DataParallel(workers, decoder, backend);
     try {
       await dp.pool.started();
     } catch (error) {
@@ -168,7 +161,7 @@ export class DataParallel {
     // back if the step fails, so that a failed step changes nothing).
     const stateBefore = (params.encoderState ?? []).map((v) => tf.clone(v));
     const embedding = tf.tidy(() => params.embedImages());
-    writeShared(this.buffers.weights, this.layout, this.variables);
+    writeShared(this.weights, this.layout, decoder.variables);
     this.version += 1;
     // 2. Shards 1.. to the workers, then shard 0 here while they run.
     const tokenData = tokens.dataSync() as Int32Array;
@@ -206,18 +199,21 @@ export class DataParallel {
       });
       return { loss: out.loss, grads: out.grads, embeddingGrad: out.embeddingGrad };
     });
+    let settled: CrossEntropyReply[];
     try {
-      const settled = await Promise.all(replies);
-      // 3. The encoder's backward pass; 4. the update.
-      const embeddingGrad = this.embeddingGrads(own.embeddingGrad, settled, ranges, embed);
-      await this.update(own.grads, embeddingGrad, params);
-      return settled.reduce((sum, r) => sum + r.loss, own.loss);
+      settled = await Promise.all(replies);
     } catch (error) {
       (params.encoderState ?? []).forEach((v, i) => v.assign(stateBefore[i]));
-      throw error;
-    } finally {
       tf.dispose([embedding, ...own.grads, own.embeddingGrad, ...stateBefore]);
+      throw error;
     }
+    tf.dispose(stateBefore);
+    // 3. Sum in shard order, the encoder's backward pass, clip, one update.
+    const named = this.summedGrads(own.grads, settled.length);
+    const embeddingGrad = this.embeddingGrads(own.embeddingGrad, settled, ranges, embedding.shape[1]);
+    tf.dispose([...own.grads, own.embeddingGrad, embedding]);
+    this.update(named, embeddingGrad, params);
+    return settled.reduce((sum, r) => sum + r.loss, own.loss);
   }
 
   /**
@@ -247,7 +243,7 @@ export class DataParallel {
     const totalCaptions = images * config.samplesPerImage;
     const embedImages = () => model.embed(batch.images); // no dropout, batch norm's running statistics: nothing to put back
     const embedding = tf.tidy(embedImages);
-    writeShared(this.buffers.weights, this.layout, this.variables);
+    writeShared(this.weights, this.layout, model.decoder.variables);
     this.version += 1;
     const embeddingData = embedding.dataSync() as Float32Array;
     const embed = embedding.shape[1];
@@ -276,24 +272,26 @@ export class DataParallel {
     let settled: SelfCriticalReply[];
     try {
       settled = await Promise.all(replies);
-      const embeddingGrad = this.embeddingGrads(own.embeddingGrad, settled, ranges, embed);
-      await this.update(own.grads, embeddingGrad, { embedImages, encoderVariables: model.encoder.trainableVariables, optimizer: params.optimizer, clipNorm: params.clipNorm });
-    } finally {
+    } catch (error) {
       tf.dispose([embedding, ...own.grads, own.embeddingGrad]);
+      throw error;
     }
+    const named = this.summedGrads(own.grads, settled.length);
+    const embeddingGrad = this.embeddingGrads(own.embeddingGrad, settled, ranges, embed);
+    tf.dispose([...own.grads, own.embeddingGrad, embedding]);
+    this.update(named, embeddingGrad, { embedImages, encoderVariables: model.encoder.trainableVariables, optimizer: params.optimizer, clipNorm: params.clipNorm });
     const all = [own, ...settled];
     const samples = { rewards: all.flatMap((r) => r.rewards), baselines: all.flatMap((r) => r.baselines), advantages: all.flatMap((r) => r.advantages) };
     return { loss: settled.reduce((sum, r) => sum + r.loss, own.loss), ...summarize(samples) };
   }
 
-  /**
-   * Copies Adam's moments from the shared buffers into the optimizer, for a checkpoint: until then
-   * they live only there (sharded-adam.ts). Does nothing before the first Adam step.
-   */
-  async syncOptimizer(): Promise<void> {
-    if (!this.adam) return;
-    const [first, second] = this.buffers.moments[this.currentMoments].map((buffer) => this.variables.map((_, i) => readShared(buffer, this.layout, i)));
-    await setAdamMoments(this.adam, this.variables.map((v) => v.name), first, second);
+  /** The decoder's gradients by name: this thread's shard's plus each worker's, in shard order. */
+  private summedGrads(own: tf.Tensor[], workers: number): tf.NamedTensorMap {
+    const named: tf.NamedTensorMap = {};
+    this.decoder.variables.forEach((v, i) => {
+      named[v.name] = tf.tidy(() => Array.from({ length: workers }).reduce<tf.Tensor>((sum, _, k) => tf.add(sum, readShared(this.grads[k], this.layout, i)), own[i]));
+    });
+    return named;
   }
 
   /** [batch rows, embed]: the gradient at each shard's embedding rows, end to end in shard order. */
@@ -302,84 +300,19 @@ export class DataParallel {
   }
 
   /**
-   * Step 4: the encoder's gradients from the embedding's (with the auxiliary loss, if any), then
-   * the update of everything with them and the decoder's gradients (this thread's shard's in
-   * `own`, the workers' in their buffers). Disposes `embeddingGrad`.
+   * The end of a step: the encoder's gradients from the embedding's (with the auxiliary loss, if
+   * any), the global norm clipped over everything, Adam once. Disposes `named` and `embeddingGrad`.
    */
-  private async update(own: tf.Tensor[], embeddingGrad: tf.Tensor2D, params: EncoderUpdate): Promise<void> {
+  private update(named: tf.NamedTensorMap, embeddingGrad: tf.Tensor2D, params: EncoderUpdate): void {
     const aux = params.auxiliaryLoss;
-    const others = [...(params.encoderVariables ?? []), ...(aux?.variables ?? [])].filter((v) => v.trainable);
-    let otherGrads: tf.NamedTensorMap = {};
+    const encoderVariables = [...(params.encoderVariables ?? []), ...(aux?.variables ?? [])].filter((v) => v.trainable);
     try {
-      if (others.length > 0) otherGrads = this.encoderGradients(params, embeddingGrad, others);
-      const grads = [...own, ...others.map((v) => otherGrads[v.name])];
-      if (isAdam(params.optimizer)) await this.shardedAdam(grads, others, params.optimizer, params.clipNorm);
-      else this.applyInMainThread(grads, [...this.decoder.variables, ...others], params.optimizer, params.clipNorm);
-    } finally {
-      tf.dispose([embeddingGrad, ...Object.values(otherGrads)]);
-    }
-  }
-
-  /** Adam on the W threads (sharded-adam.ts). `grads`: this thread's, for the decoder and then `others`. */
-  private async shardedAdam(grads: tf.Tensor[], others: tf.Variable[], optimizer: tf.AdamOptimizer, clipNorm: number | undefined): Promise<void> {
-    const used = this.decoder.variables.length + others.length;
-    if (others.some((v, i) => v !== this.variables[this.decoder.variables.length + i])) {
-      throw new Error("data-parallel.ts: the step's encoder-side variables are not those (or a first part of those) the workers were started with");
-    }
-    await this.holdMoments(optimizer);
-    writeShared(this.buffers.grads[0], this.layout, grads);
-    const last = this.layout.entries[used - 1];
-    const parts = shardRanges(last.offset + last.size, this.workers);
-    const sums = await this.onParts(parts, (part) => sumPart(this.buffers, part), (part): AdamSumRequest => ({ kind: "adam-sum", part }));
-    const apply = { scale: clipScale(sums, clipNorm), constants: adamConstants(optimizer), current: this.currentMoments };
-    await this.onParts(parts, (part) => applyPart(this.buffers, { ...apply, part }), (part): AdamApplyRequest => ({ kind: "adam-apply", ...apply, part }));
-    // Every part is done: the new weights into the variables, the new moments current, one update counted.
-    this.variables.slice(0, used).forEach((v, i) => {
-      const t = readShared(this.buffers.weights, this.layout, i);
-      v.assign(t);
-      t.dispose();
-    });
-    this.currentMoments = 1 - this.currentMoments;
-    countUpdate(optimizer);
-  }
-
-  /** Runs part 0 here and part k on worker k, at once; their results in part order. */
-  private async onParts<T>(parts: Part[], here: (part: Part) => T, request: (part: Part) => object): Promise<T[]> {
-    const replies = parts.slice(1).map((part, k) => this.pool.call<T>(k, request(part)));
-    replies.forEach((r) => r.catch(() => {})); // each is awaited below; a failure must not go unhandled meanwhile
-    const own = here(parts[0]);
-    return [own, ...(await Promise.all(replies))];
-  }
-
-  /** From the first Adam step on, the buffers hold the optimizer's moments (any it has: a resumed run's). */
-  private async holdMoments(optimizer: tf.AdamOptimizer): Promise<void> {
-    if (this.adam === optimizer) return;
-    if (this.adam) throw new Error("data-parallel.ts: a step with another Adam optimizer than the earlier steps'; its moments are held here");
-    const { first, second } = await adamMoments(optimizer);
-    if (first.length > this.variables.length) throw new Error(`data-parallel.ts: the optimizer has moments for ${first.length} variables, the steps update ${this.variables.length}`);
-    const [firstBuffer, secondBuffer] = this.buffers.moments[this.currentMoments];
-    writeShared(firstBuffer, this.layout, first);
-    writeShared(secondBuffer, this.layout, second);
-    this.adam = optimizer;
-  }
-
-  /** Any other optimizer: the gradients of `variables` summed in shard order, clipped, applied here. */
-  private applyInMainThread(grads: tf.Tensor[], variables: tf.Variable[], optimizer: tf.Optimizer, clipNorm: number | undefined): void {
-    const decoderCount = this.decoder.variables.length;
-    const named: tf.NamedTensorMap = tf.tidy(() =>
-      Object.fromEntries(
-        grads.map((own, i) => {
-          const sum = i < decoderCount ? this.buffers.grads.slice(1).reduce<tf.Tensor>((acc, b) => tf.add(acc, readShared(b, this.layout, i)), own) : tf.clone(own);
-          return [variables[i].name, sum];
-        }),
-      ),
-    );
-    try {
-      const clipped = clipNorm === undefined ? named : clipByGlobalNorm(named, clipNorm);
-      optimizer.applyGradients(clipped);
+      if (encoderVariables.length > 0) Object.assign(named, this.encoderGradients(params, embeddingGrad, encoderVariables));
+      const clipped = params.clipNorm === undefined ? named : clipByGlobalNorm(named, params.clipNorm);
+      params.optimizer.applyGradients(clipped);
       if (clipped !== named) tf.dispose(clipped);
     } finally {
-      tf.dispose(Object.values(named));
+      tf.dispose([embeddingGrad, ...Object.values(named)]);
     }
   }
 

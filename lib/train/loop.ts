@@ -98,10 +98,7 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
   // The checkpoint written last: at first the one resumed from, so that resuming a finished run
   // trains nothing and writes nothing (its checkpoints stay as they were).
   let checkpoint = resume?.checkpoint ?? "";
-  const save = async (label: string) => {
-    await parallel?.syncOptimizer(); // with W threads, Adam's moments are in their shared buffers until now
-    return (checkpoint = await writeCheckpoint(files, label, { ...run, loader }));
-  };
+  const save = async (label: string) => (checkpoint = await writeCheckpoint(files, label, { ...run, loader }));
   const finish = async (interrupted: boolean): Promise<TrainResult> => {
     // A run that ends where its last checkpoint was written (an epoch's end) is not saved twice;
     // one stopped mid-epoch is saved at its current step.
@@ -112,7 +109,7 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
 
   try {
     if (workers > 1) {
-      run.parallel = parallel = await startWorkers(workers, model, backend.kind);
+      run.parallel = parallel = await DataParallel.start(workers, model.decoder, backend.kind);
       hooks.onDataParallel?.(parallel);
     }
     while (state.epoch < totalEpochs(config)) {
@@ -156,12 +153,6 @@ export async function train(requested: TrainConfig, hooks: TrainHooks = {}): Pro
     await Promise.all([trainData.close(), valData.close(), parallel?.close()]);
     optimizer.dispose();
   }
-}
-
-/** The W − 1 worker threads of the steps, for the model's decoder and the weights updated beside it. */
-function startWorkers(workers: number, model: Captioner, backend: BackendInfo["kind"]): Promise<DataParallel> {
-  const encoderSide = [...model.encoder.trainableVariables, ...(model.wordHead?.variables ?? [])].filter((v) => v.trainable); // the steps' order
-  return DataParallel.start(workers, model.decoder, backend, encoderSide);
 }
 
 /** What a resume on another number of threads than the run's own changes. */

@@ -6,8 +6,7 @@
  * batch, write the gradients into this worker's shared buffer and return the shard's loss and
  * the gradient of its image embedding rows. A cross-entropy shard runs lib/model/shard-step.ts;
  * a self-critical one self-critical-shard.ts, with the vocabulary and the reward's references
- * that a "self-critical-setup" request sent once, when the phase began. Then, with Adam, the two
- * requests of this worker's part of the update (sharded-adam.ts): "adam-sum" and "adam-apply".
+ * that a "self-critical-setup" request sent once, when the phase began.
  */
 import type { TransferListItem } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
@@ -19,16 +18,16 @@ import { readShared, writeShared, type SharedLayout } from "../runtime/shared-te
 import { Vocabulary, type VocabularyJSON } from "../data/vocabulary";
 import { CiderReward } from "./cider-reward";
 import { selfCriticalShardGradients, type SelfCriticalShard } from "./self-critical-shard";
-import { applyPart, sumPart, type AdamBuffers, type ApplyPart, type Part } from "./sharded-adam";
 
 export interface StepWorkerData {
-  /** This worker's place among the threads, 1 .. W − 1 (the main thread is 0): its shard, its part, its gradient buffer. */
-  thread: number;
+  index: number;
   backend: BackendKind;
   decoder: DecoderConfig;
-  /** The weights' layout in the buffers: the decoder's first, then the encoder side's, which workers only update. */
   layout: SharedLayout;
-  buffers: AdamBuffers;
+  /** The decoder's weights, written by the main thread before each step. */
+  weights: SharedArrayBuffer;
+  /** This worker's gradients, in the same layout. */
+  grads: SharedArrayBuffer;
 }
 
 /** A cross-entropy shard: see DecoderShard (lib/model/shard-step.ts). */
@@ -76,16 +75,7 @@ export interface SelfCriticalReply {
   advantages: number[];
 }
 
-/** Step 1 of the update on this worker's part: replies with the part's sum of squares. */
-export interface AdamSumRequest {
-  kind: "adam-sum";
-  part: Part;
-}
-
-/** Step 3 of the update on this worker's part. */
-export type AdamApplyRequest = ApplyPart & { kind: "adam-apply" };
-
-export type StepRequest = CrossEntropyRequest | SelfCriticalSetupRequest | SelfCriticalRequest | AdamSumRequest | AdamApplyRequest;
+export type StepRequest = CrossEntropyRequest | SelfCriticalSetupRequest | SelfCriticalRequest;
 
 interface State {
   data: StepWorkerData;
@@ -100,7 +90,7 @@ serveRequests<State>(
   async (raw) => {
     const data = raw as StepWorkerData;
     await initBackend({ force: data.backend, log: () => {} });
-    const decoder = new DecoderRNN(data.decoder, { name: `worker${data.thread}/decoder` });
+    const decoder = new DecoderRNN(data.decoder, { name: `worker${data.index}/decoder` });
     return { data, decoder, version: -1 };
   },
   async (state, raw) => {
@@ -112,11 +102,6 @@ serveRequests<State>(
       return { result: null };
     }
     if (request.kind === "self-critical") return selfCriticalShard(state, request);
-    if (request.kind === "adam-sum") return { result: sumPart(state.data.buffers, request.part) };
-    if (request.kind === "adam-apply") {
-      applyPart(state.data.buffers, request);
-      return { result: null };
-    }
     throw new Error(`step-worker.ts: unknown request ${JSON.stringify((request as { kind: unknown }).kind)}`);
   },
 );
@@ -138,7 +123,7 @@ function crossEntropyShard(state: State, request: CrossEntropyRequest): Handled 
       dropoutSeed: request.dropoutSeed,
     });
     try {
-      writeShared(state.data.buffers.grads[state.data.thread], state.data.layout, out.grads);
+      writeShared(state.data.grads, state.data.layout, out.grads);
       const embeddingGrad = new Float32Array(out.embeddingGrad.dataSync() as Float32Array); // a copy of our own, to transfer
       const reply: CrossEntropyReply = { loss: out.loss, embeddingGrad };
       return { result: reply, transfer: [embeddingGrad.buffer] };
@@ -158,7 +143,7 @@ function selfCriticalShard(state: State, request: SelfCriticalRequest): Handled 
     const { vocab, reward } = state.selfCritical;
     const out = selfCriticalShardGradients(state.decoder, vocab, reward, { ...request, embedding });
     try {
-      writeShared(state.data.buffers.grads[state.data.thread], state.data.layout, out.grads);
+      writeShared(state.data.grads, state.data.layout, out.grads);
       const embeddingGrad = new Float32Array(out.embeddingGrad.dataSync() as Float32Array);
       const reply: SelfCriticalReply = { loss: out.loss, embeddingGrad, rewards: out.rewards, baselines: out.baselines, advantages: out.advantages };
       return { result: reply, transfer: [embeddingGrad.buffer] };
@@ -174,7 +159,7 @@ function selfCriticalShard(state: State, request: SelfCriticalRequest): Handled 
 function loadWeights(state: State, version: number): void {
   if (state.version === version) return;
   state.decoder.variables.forEach((v, i) => {
-    const t = readShared(state.data.buffers.weights, state.data.layout, i);
+    const t = readShared(state.data.weights, state.data.layout, i);
     v.assign(t);
     t.dispose();
   });

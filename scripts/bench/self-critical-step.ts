@@ -56,7 +56,7 @@ export async function benchSelfCriticalWorkers(backend: string, kind: BackendKin
   const pools: DataParallel[] = [];
   try {
     for (const w of counts) {
-      const dp = await DataParallel.start(w, c.model.decoder, kind, c.model.encoder.trainableVariables);
+      const dp = await DataParallel.start(w, c.model.decoder, kind);
       pools.push(dp);
       await dp.prepareSelfCritical(c.model.vocab, c.references);
     }
