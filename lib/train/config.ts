@@ -41,6 +41,7 @@ export const COCO_CONFIG: TrainConfig = {
   runDir: "runs/coco",
   // Not tuned on COCO: FLICKR8K_CONFIG's phase is a starting point (`--self-critical 2`).
   selfCritical: null,
+  workers: "auto",
 };
 
 /**
@@ -51,7 +52,9 @@ export const COCO_CONFIG: TrainConfig = {
  * self-critical training (376 steps) at 5e-5: dev CIDEr peaked there, and the policy collapsed
  * into unfinished captions soon after (the model card). The checkpoint kept is the best by dev
  * CIDEr. The backbone sees the photo's whole centre square (resize = input size: the shorter side
- * is not cut, as it is by resize 256 → crop 224).
+ * is not cut, as it is by resize 256 → crop 224). Both presets of real data run on every core
+ * (workers "auto"); the same weights come out bit for bit for the same W, within float rounding
+ * for another (docs/performance.md#data-parallel-steps-worker-threads).
  */
 export const FLICKR8K_CONFIG: TrainConfig = {
   ...SYNTHETIC_CONFIG,
@@ -74,6 +77,7 @@ export const FLICKR8K_CONFIG: TrainConfig = {
   runDir: "runs/flickr8k",
   keepCheckpoints: 0,
   selfCritical: SELF_CRITICAL_DEFAULTS,
+  workers: "auto",
 };
 
 /**

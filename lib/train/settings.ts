@@ -245,8 +245,8 @@ export const SETTINGS = {
     tune: true,
     resume: refused("the synthetic dataset and each step's dropout masks follow from it"),
   }),
-  // 1 for now: "auto" measured 1.36-1.45x for a cross-entropy step on 2 free cores, short of the
-  // issue's 1.7, and would change the README's numbers (docs/performance.md, data-parallel steps).
+  // 1 for the synthetic default, so that its numbers (the README's, the notebooks') are every
+  // machine's: another W changes the float rounding. The real datasets' presets take "auto".
   workers: setting<"auto" | number>({
     default: 1,
     check: [(v) => v === "auto" || positiveInteger[0](v), `"auto" or a positive integer`],
