@@ -12,7 +12,7 @@
  * - MaxPoolGrad (many times slower than MaxPool) and Tile (the batch-norm gradient tiles a
  *   [1,1,1,C] tensor to the activation's size): replaced by direct loops / block copies.
  * - Transpose of a matrix whose row count is a multiple of 256 (the output layer's [512, vocab]
- *   kernel, the LSTM's [512, 4 * hidden]): the native loop is 3-4x slower there; replaced by a
+ *   kernel, the LSTM's [512, 4 * hidden]): the native loop is 2-4x slower there; replaced by a
  *   blocked copy.
  * - Slice, Unpack (tf.unstack), SplitV (tf.split): the native ones copy the whole input for
  *   every slice; replaced by copies of just the slice.
@@ -69,10 +69,10 @@ const BLOCK = 16;
  *
  * The native kernel writes each output row's elements `rows` floats apart; when `rows` is a
  * multiple of 256 (1 KiB) those writes fall into a few cache sets and evict each other: on the
- * development machine [512, 8900] took 30 ms, [8900, 512] (the same data) 2.7 ms, [1024, 2048]
- * 19.6 ms. Copying in BLOCK x BLOCK blocks, reading a block's rows and writing its columns,
- * takes 12.4, ~13 and 5.7 ms for those; the native kernel stays faster for other row counts
- * (docs/performance.md#the-wasm-kernels), so it keeps them.
+ * development machine [512, 8900] took 30 ms where [8900, 512] (as many values) takes 2.7 ms, and
+ * [1024, 2048] 19.6 ms. Copying in BLOCK x BLOCK blocks, reading a block's rows and writing its
+ * columns, takes 12.4 and 5.4 ms for those two; for other row counts the native kernel is the
+ * faster one (docs/performance.md#the-wasm-kernels), so it keeps them.
  */
 function transpose(original: WasmKernelFunc): WasmKernelFunc {
   return ({ inputs, backend, attrs }) => {
@@ -81,7 +81,7 @@ function transpose(original: WasmKernelFunc): WasmKernelFunc {
     const rank = x.shape.length;
     const swapsLastTwo = rank >= 2 && perm.every((axis, d) => axis === (d < rank - 2 ? d : d === rank - 2 ? rank - 1 : rank - 2));
     const [rows, cols] = x.shape.slice(-2);
-    if (!swapsLastTwo || rows % 256 !== 0 || cols < BLOCK || (x.dtype !== "float32" && x.dtype !== "int32")) {
+    if (!swapsLastTwo || rows % 256 !== 0 || (x.dtype !== "float32" && x.dtype !== "int32")) {
       return original({ inputs, backend, attrs });
     }
     const out = backend.makeOutput(perm.map((axis) => x.shape[axis]), x.dtype);

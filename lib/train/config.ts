@@ -52,8 +52,8 @@ export const COCO_CONFIG: TrainConfig = {
  * self-critical training (376 steps) at 5e-5: dev CIDEr peaked there, and the policy collapsed
  * into unfinished captions soon after (the model card). The checkpoint kept is the best by dev
  * CIDEr. The backbone sees the photo's whole centre square (resize = input size: the shorter side
- * is not cut, as it is by resize 256 → crop 224). Both presets of real data run on every core
- * (workers "auto"); the same weights come out bit for bit for the same W, within float rounding
+ * is not cut, as it is by resize 256 → crop 224). It runs on every core (workers "auto", as
+ * COCO_CONFIG does): the same weights come out bit for bit for the same W, and to float rounding
  * for another (docs/performance.md#data-parallel-steps-worker-threads).
  */
 export const FLICKR8K_CONFIG: TrainConfig = {
