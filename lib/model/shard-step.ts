@@ -41,16 +41,25 @@ export interface DecoderShardGradients {
 
 /** Runs the shard; the caller disposes the returned tensors. */
 export function decoderShardGradients(decoder: DecoderRNN, shard: DecoderShard): DecoderShardGradients {
-  const input = tf.variable(shard.embedding, true); // a variable only to be differentiated against
+  return gradientsAndEmbeddingGradient(decoder, shard.embedding, (embedding) => {
+    const logits = decoder.forward(embedding, shard.tokens, { training: true, seed: shard.dropoutSeed, rows: shard.rows });
+    return shardCaptionLoss(logits, shard.tokens, shard.mask, shard.tokenCount);
+  });
+}
+
+/**
+ * A shard's loss of its image embedding rows, `loss(embedding)`, with its gradients for the
+ * decoder's weights and for those rows (what both phases' shards return; self-critical-shard.ts
+ * is the other). The caller disposes the returned tensors.
+ */
+export function gradientsAndEmbeddingGradient(decoder: DecoderRNN, embedding: tf.Tensor2D, loss: (embedding: tf.Tensor2D) => tf.Scalar): DecoderShardGradients {
+  const input = tf.variable(embedding, true); // a variable only to be differentiated against
   const variables = decoder.variables;
   try {
-    const { value, grads } = tf.variableGrads(() => {
-      const logits = decoder.forward(input as tf.Tensor2D, shard.tokens, { training: true, seed: shard.dropoutSeed, rows: shard.rows });
-      return shardCaptionLoss(logits, shard.tokens, shard.mask, shard.tokenCount);
-    }, [...variables, input]);
-    const loss = value.dataSync()[0];
+    const { value, grads } = tf.variableGrads(() => loss(input as tf.Tensor2D), [...variables, input]);
+    const lossValue = value.dataSync()[0];
     value.dispose();
-    return { loss, grads: variables.map((v) => grads[v.name]), embeddingGrad: grads[input.name] as tf.Tensor2D };
+    return { loss: lossValue, grads: variables.map((v) => grads[v.name]), embeddingGrad: grads[input.name] as tf.Tensor2D };
   } finally {
     input.dispose();
   }

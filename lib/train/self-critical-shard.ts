@@ -18,6 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Random } from "../data/random";
 import type { Vocabulary } from "../data/vocabulary";
 import type { DecoderRNN } from "../model/decoder";
+import { gradientsAndEmbeddingGradient } from "../model/shard-step";
 import type { CiderReward } from "./cider-reward";
 import type { SelfCriticalConfig } from "./config";
 import { policyGradientLoss, repeatRows, sampleTensors, scoreEmbedded } from "./self-critical";
@@ -62,18 +63,14 @@ export function selfCriticalShardGradients(decoder: DecoderRNN, vocab: Vocabular
   const draws = (row: number) => streams[Math.floor(row / k)]; // row i·K + j is a sample of image i
   const samples = scoreEmbedded(decoder, vocab, shard.embedding, shard.imageIds, reward, shard.config, draws, shard.maxLength);
   const { tokens, weights } = sampleTensors(samples, shard.totalCaptions);
-  const input = tf.variable(shard.embedding, true); // a variable only to be differentiated against
-  const variables = decoder.variables;
   try {
-    const { value, grads } = tf.variableGrads(() => {
-      const logits = decoder.forward(repeatRows(input as tf.Tensor2D, k), tokens); // [images·K, T, vocab], no dropout
+    const out = gradientsAndEmbeddingGradient(decoder, shard.embedding, (embedding) => {
+      const logits = decoder.forward(repeatRows(embedding, k), tokens); // [images·K, T, vocab], no dropout
       return policyGradientLoss(logits, tokens, weights);
-    }, [...variables, input]);
-    const loss = value.dataSync()[0];
-    value.dispose();
+    });
     const { rewards, baselines, advantages } = samples;
-    return { loss, grads: variables.map((v) => grads[v.name]), embeddingGrad: grads[input.name] as tf.Tensor2D, rewards, baselines, advantages };
+    return { ...out, rewards, baselines, advantages };
   } finally {
-    tf.dispose([input, tokens, weights]);
+    tf.dispose([tokens, weights]);
   }
 }
