@@ -33,7 +33,7 @@ import type { BackendKind } from "../runtime/backend";
 import { coreCount, WorkerPool, workerEntry } from "../runtime/worker-pool";
 import type { DecoderRNN } from "../model/decoder";
 import { scoredTokenCount } from "../model/loss";
-import { decoderShardGradients } from "../model/shard-step";
+import { decoderShardGradients, type DecoderShardGradients } from "../model/shard-step";
 import { clipByGlobalNorm, type TrainStepParams } from "../model/train-step";
 import { layoutOf, readShared, sharedBuffer, writeShared, type SharedLayout } from "../runtime/shared-tensors";
 import type { Captioner } from "../inference/captioner";
@@ -41,7 +41,7 @@ import type { Vocabulary } from "../data/vocabulary";
 import type { CiderReward } from "./cider-reward";
 import type { SelfCriticalConfig } from "./config";
 import { summarize, type ImageBatch, type SelfCriticalStats } from "./self-critical";
-import { selfCriticalShardGradients } from "./self-critical-shard";
+import { selfCriticalShardGradients, type SelfCriticalShardResult } from "./self-critical-shard";
 import type { CrossEntropyReply, CrossEntropyRequest, SelfCriticalReply, SelfCriticalRequest, SelfCriticalSetupRequest, StepWorkerData } from "./step-worker";
 
 /** The `workers` setting: a count, or "auto". */
@@ -80,6 +80,9 @@ export interface DataParallelStepParams extends TrainStepParams {
    */
   encoderState?: tf.Variable[];
 }
+
+/** What a shard computed in this thread hands on: the decoder's gradients and its embedding rows'. */
+type ShardGradients = Pick<DecoderShardGradients, "grads" | "embeddingGrad">;
 
 /** What the end of a step (the encoder's backward pass, clipping, the update) needs. */
 type EncoderUpdate = Pick<DataParallelStepParams, "embedImages" | "encoderVariables" | "auxiliaryLoss" | "encoderState" | "optimizer" | "clipNorm">;
@@ -158,62 +161,53 @@ export class DataParallel {
     const ranges = shardRanges(batch, this.workers);
     const tokenCount = scoredTokenCount(mask);
     // 1. The encoder on the whole batch (batch norm's statistics move here, once: kept to be put
-    // back if the step fails, so that a failed step changes nothing).
+    // back if a shard fails, so that a failed step changes nothing).
     const stateBefore = (params.encoderState ?? []).map((v) => tf.clone(v));
     const embedding = tf.tidy(() => params.embedImages());
-    writeShared(this.weights, this.layout, decoder.variables);
-    this.version += 1;
-    // 2. Shards 1.. to the workers, then shard 0 here while they run.
     const tokenData = tokens.dataSync() as Int32Array;
     const maskData = mask.dataSync() as Float32Array;
     const embeddingData = embedding.dataSync() as Float32Array;
     const embed = embedding.shape[1];
-    const replies = ranges.slice(1).map(([start, end], k) => {
-      const request: CrossEntropyRequest = {
-        kind: "cross-entropy",
-        version: this.version,
-        embedding: embeddingData.slice(start * embed, end * embed),
-        tokens: tokenData.slice(start * length, end * length),
-        mask: maskData.slice(start * length, end * length),
-        rows: end - start,
-        length,
-        offset: start,
-        total: batch,
-        tokenCount,
-        dropoutSeed: params.dropoutSeed,
-      };
-      return this.pool.call<CrossEntropyReply>(k, request, [request.embedding.buffer, request.tokens.buffer, request.mask.buffer]);
-    });
-    replies.forEach((r) => r.catch(() => {})); // each is awaited below; a failure must not go unhandled meanwhile
-    const [start0, end0] = ranges[0];
-    const own = tf.tidy(() => {
-      const rows = end0 - start0;
-      const slice = (t: tf.Tensor2D) => tf.slice(t, [start0, 0], [rows, t.shape[1]]);
-      const out = decoderShardGradients(decoder, {
-        embedding: slice(embedding),
-        tokens: slice(tokens),
-        mask: slice(mask),
-        rows: { offset: start0, total: batch },
-        tokenCount,
-        dropoutSeed: params.dropoutSeed,
-      });
-      return { loss: out.loss, grads: out.grads, embeddingGrad: out.embeddingGrad };
-    });
-    let settled: CrossEntropyReply[];
     try {
-      settled = await Promise.all(replies);
-    } catch (error) {
-      (params.encoderState ?? []).forEach((v, i) => v.assign(stateBefore[i]));
-      tf.dispose([embedding, ...own.grads, own.embeddingGrad, ...stateBefore]);
-      throw error;
+      // 2. and 3.: the shards, then the sum, the encoder's backward pass, clipping, one update.
+      const { own, replies } = await this.runShards<DecoderShardGradients, CrossEntropyReply>({
+        ranges,
+        embed,
+        toWorker: (start, end) => {
+          const request: CrossEntropyRequest = {
+            kind: "cross-entropy",
+            version: this.version,
+            embedding: embeddingData.slice(start * embed, end * embed),
+            tokens: tokenData.slice(start * length, end * length),
+            mask: maskData.slice(start * length, end * length),
+            rows: end - start,
+            length,
+            offset: start,
+            total: batch,
+            tokenCount,
+            dropoutSeed: params.dropoutSeed,
+          };
+          return { request, transfer: [request.embedding.buffer, request.tokens.buffer, request.mask.buffer] };
+        },
+        here: (start, end) => {
+          const slice = (t: tf.Tensor2D) => tf.slice(t, [start, 0], [end - start, t.shape[1]]);
+          const out = decoderShardGradients(decoder, {
+            embedding: slice(embedding),
+            tokens: slice(tokens),
+            mask: slice(mask),
+            rows: { offset: start, total: batch },
+            tokenCount,
+            dropoutSeed: params.dropoutSeed,
+          });
+          return { loss: out.loss, grads: out.grads, embeddingGrad: out.embeddingGrad };
+        },
+        onShardFailure: () => (params.encoderState ?? []).forEach((v, i) => v.assign(stateBefore[i])),
+        update: params,
+      });
+      return replies.reduce((sum, r) => sum + r.loss, own.loss);
+    } finally {
+      tf.dispose([embedding, ...stateBefore]);
     }
-    tf.dispose(stateBefore);
-    // 3. Sum in shard order, the encoder's backward pass, clip, one update.
-    const named = this.summedGrads(own.grads, settled.length);
-    const embeddingGrad = this.embeddingGrads(own.embeddingGrad, settled, ranges, embedding.shape[1]);
-    tf.dispose([...own.grads, own.embeddingGrad, embedding]);
-    this.update(named, embeddingGrad, params);
-    return settled.reduce((sum, r) => sum + r.loss, own.loss);
   }
 
   /**
@@ -243,8 +237,6 @@ export class DataParallel {
     const totalCaptions = images * config.samplesPerImage;
     const embedImages = () => model.embed(batch.images); // no dropout, batch norm's running statistics: nothing to put back
     const embedding = tf.tidy(embedImages);
-    writeShared(this.weights, this.layout, model.decoder.variables);
-    this.version += 1;
     const embeddingData = embedding.dataSync() as Float32Array;
     const embed = embedding.shape[1];
     const shard = (start: number, end: number) => ({
@@ -255,34 +247,66 @@ export class DataParallel {
       config,
       maxLength: params.maxLength,
     });
-    const replies = ranges.slice(1).map(([start, end], k) => {
-      const request: SelfCriticalRequest = { kind: "self-critical", version: this.version, embedding: embeddingData.slice(start * embed, end * embed), ...shard(start, end) };
-      return this.pool.call<SelfCriticalReply>(k, request, [request.embedding.buffer]);
-    });
-    replies.forEach((r) => r.catch(() => {})); // each is awaited below; a failure must not go unhandled meanwhile
-    const [start0, end0] = ranges[0];
-    const own = tf.tidy(() => {
-      const out = selfCriticalShardGradients(model.decoder, model.vocab, params.reward, {
-        embedding: tf.slice(embedding, [start0, 0], [end0 - start0, embed]),
-        ...shard(start0, end0),
-      });
-      const { loss, grads, embeddingGrad, rewards, baselines, advantages } = out;
-      return { loss, grads, embeddingGrad, rewards, baselines, advantages }; // a literal, as tidy takes it
-    });
-    let settled: SelfCriticalReply[];
     try {
-      settled = await Promise.all(replies);
+      const { own, replies } = await this.runShards<SelfCriticalShardResult, SelfCriticalReply>({
+        ranges,
+        embed,
+        toWorker: (start, end) => {
+          const request: SelfCriticalRequest = { kind: "self-critical", version: this.version, embedding: embeddingData.slice(start * embed, end * embed), ...shard(start, end) };
+          return { request, transfer: [request.embedding.buffer] };
+        },
+        here: (start, end) => {
+          const out = selfCriticalShardGradients(model.decoder, model.vocab, params.reward, { embedding: tf.slice(embedding, [start, 0], [end - start, embed]), ...shard(start, end) });
+          const { loss, grads, embeddingGrad, rewards, baselines, advantages } = out;
+          return { loss, grads, embeddingGrad, rewards, baselines, advantages }; // a literal, as tidy takes it
+        },
+        update: { embedImages, encoderVariables: model.encoder.trainableVariables, optimizer: params.optimizer, clipNorm: params.clipNorm },
+      });
+      const all = [own, ...replies];
+      const samples = { rewards: all.flatMap((r) => r.rewards), baselines: all.flatMap((r) => r.baselines), advantages: all.flatMap((r) => r.advantages) };
+      return { loss: replies.reduce((sum, r) => sum + r.loss, own.loss), ...summarize(samples) };
+    } finally {
+      embedding.dispose();
+    }
+  }
+
+  /**
+   * What both phases' steps share after the encoder: the decoder's weights into the shared
+   * buffer, shard k ≥ 1 (of `ranges`) to worker k − 1 (`toWorker`) and shard 0 in this thread
+   * (`here`) while they run; then the gradients summed in shard order, the encoder's backward
+   * pass, clipping and one update. If a shard fails (a worker died), calls `onShardFailure` and
+   * rethrows, having updated nothing.
+   */
+  private async runShards<Own extends ShardGradients, Reply extends { loss: number; embeddingGrad: Float32Array }>(shards: {
+    ranges: [number, number][];
+    embed: number;
+    toWorker: (start: number, end: number) => { request: object; transfer: ArrayBuffer[] };
+    here: (start: number, end: number) => Own;
+    onShardFailure?: () => void;
+    update: EncoderUpdate;
+  }): Promise<{ own: Own; replies: Reply[] }> {
+    const { ranges } = shards;
+    writeShared(this.weights, this.layout, this.decoder.variables);
+    this.version += 1;
+    const pending = ranges.slice(1).map(([start, end], k) => {
+      const { request, transfer } = shards.toWorker(start, end);
+      return this.pool.call<Reply>(k, request, transfer);
+    });
+    pending.forEach((r) => r.catch(() => {})); // each is awaited below; a failure must not go unhandled meanwhile
+    const own = tf.tidy(() => shards.here(...ranges[0]));
+    let replies: Reply[];
+    try {
+      replies = await Promise.all(pending);
     } catch (error) {
-      tf.dispose([embedding, ...own.grads, own.embeddingGrad]);
+      shards.onShardFailure?.();
+      tf.dispose([...own.grads, own.embeddingGrad]);
       throw error;
     }
-    const named = this.summedGrads(own.grads, settled.length);
-    const embeddingGrad = this.embeddingGrads(own.embeddingGrad, settled, ranges, embed);
-    tf.dispose([...own.grads, own.embeddingGrad, embedding]);
-    this.update(named, embeddingGrad, { embedImages, encoderVariables: model.encoder.trainableVariables, optimizer: params.optimizer, clipNorm: params.clipNorm });
-    const all = [own, ...settled];
-    const samples = { rewards: all.flatMap((r) => r.rewards), baselines: all.flatMap((r) => r.baselines), advantages: all.flatMap((r) => r.advantages) };
-    return { loss: settled.reduce((sum, r) => sum + r.loss, own.loss), ...summarize(samples) };
+    const named = this.summedGrads(own.grads, replies.length);
+    const embeddingGrad = this.embeddingGrads(own.embeddingGrad, replies, ranges, shards.embed);
+    tf.dispose([...own.grads, own.embeddingGrad]);
+    this.update(named, embeddingGrad, shards.update);
+    return { own, replies };
   }
 
   /** The decoder's gradients by name: this thread's shard's plus each worker's, in shard order. */
