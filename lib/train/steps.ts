@@ -60,8 +60,7 @@ export async function crossEntropyStep({ config, model, optimizer, state, parall
       mask,
       optimizer,
       clipNorm: config.clipNorm,
-      // Each step's dropout masks follow from the seed and the step number: resuming repeats them.
-      dropoutSeed: config.seed * 1_000_003 + state.step,
+      dropoutSeed: stepSeed(config, state),
       auxiliaryLoss: model.wordHead
         ? { weight: config.wordLoss, variables: model.wordHead.variables, loss: (e: tf.Tensor2D) => model.wordHead!.loss(e, targets!) }
         : undefined,
@@ -114,7 +113,7 @@ export async function selfCriticalReward({ model, parallel }: Run, trainSplit: S
 export async function scstStep({ config, model, optimizer, state, parallel }: Run, reward: CiderReward, batch: ImageBatch): Promise<StepDone> {
   const settings = config.selfCritical!;
   const started = performance.now();
-  const seed = config.seed * 1_000_003 + state.step; // the step's samples: resuming draws them again
+  const seed = stepSeed(config, state);
   const params = { model, batch, reward, config: settings, optimizer, clipNorm: config.clipNorm, maxLength: config.maxCaptionLength };
   let stats: SelfCriticalStats;
   try {
@@ -144,6 +143,11 @@ export function stepRecord(done: StepDone, state: TrainState): StepRecord {
     baseline: done.meanBaseline,
     positiveShare: done.positiveShare,
   };
+}
+
+/** The seed of the step about to run: its dropout masks or its samples, drawn again when a run resumes. */
+function stepSeed(config: TrainConfig, state: TrainState): number {
+  return config.seed * 1_000_003 + state.step;
 }
 
 export function secondsSince(started: number): number {
