@@ -16,7 +16,7 @@ import { DecoderRNN } from "../../lib/model/decoder";
 import { trainStep } from "../../lib/model/train-step";
 import { DataParallel } from "../../lib/train/data-parallel";
 import { CLIP_NORM, ORIGINAL_CONFIG } from "./train-step";
-import { median, round, WARMUP } from "./timing";
+import { interleavedAsync, round, type Timing } from "./timing";
 
 /** Worker counts to time by default: 2 up to the cores, and one more than the cores. */
 export function defaultWorkerCounts(cores = coreCount()): number[] {
@@ -39,31 +39,18 @@ export async function benchDataParallel(backend: string, kind: BackendKind, repe
   const params = { decoder, embedImages: () => tf.clone(images), tokens, mask, optimizer, clipNorm: CLIP_NORM };
   const pools = [];
   for (const w of counts) pools.push(await DataParallel.start(w, decoder, kind));
-  const entries: (() => Promise<unknown> | unknown)[] = [() => trainStep(params), ...pools.map((dp) => () => dp.step(params))];
-  const times: number[][] = entries.map(() => []);
-  const cpu: number[][] = entries.map(() => []);
+  let times: Timing[];
   try {
-    for (let round = 0; round < WARMUP + repeats; round++) {
-      for (const [i, run] of entries.entries()) {
-        const cpu0 = process.cpuUsage();
-        const t0 = performance.now();
-        await run();
-        if (round >= WARMUP) {
-          times[i].push(performance.now() - t0);
-          const used = process.cpuUsage(cpu0);
-          cpu[i].push((used.user + used.system) / 1000);
-        }
-      }
-    }
+    times = await interleavedAsync([() => trainStep(params), ...pools.map((dp) => () => dp.step(params))], repeats);
   } finally {
     await Promise.all(pools.map((dp) => dp.close()));
     tf.dispose([images, tokens, mask]);
     optimizer.dispose();
     decoder.dispose();
   }
-  const single = median(times[0]);
+  const [single, ...onWorkers] = times;
   return counts.map((workers, i) => {
-    const ms = median(times[i + 1]);
+    const { ms, cpuMs } = onWorkers[i];
     return {
       name: "data_parallel",
       backend,
@@ -71,10 +58,10 @@ export async function benchDataParallel(backend: string, kind: BackendKind, repe
       cores: coreCount(),
       config: { ...ORIGINAL_CONFIG, layers: 1 },
       ms: round(ms),
-      single_ms: round(single),
-      speedup: round(single / ms, 2),
-      cpu_ms: round(median(cpu[i + 1])),
-      single_cpu_ms: round(median(cpu[0])),
+      single_ms: round(single.ms),
+      speedup: round(single.ms / ms, 2),
+      cpu_ms: round(cpuMs),
+      single_cpu_ms: round(single.cpuMs),
     };
   });
 }

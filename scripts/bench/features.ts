@@ -21,7 +21,7 @@ import { FeatureWorkers } from "../../lib/features/feature-workers";
 import { computeRows } from "../../lib/features/feature-rows";
 import { MOBILENET_V1_075, PretrainedBackbone } from "../../lib/model/backbone";
 import { runTorchScript } from "./pytorch";
-import { interleaved, median, round, WARMUP, type Timed, type Timing } from "./timing";
+import { interleaved, interleavedAsync, round, type Timed, type Timing } from "./timing";
 
 const FEATURE_BATCH = 32;
 /** --backbone-dir's default: ../shared/models/mobilenet_v1_0.75_224, beside the project folder. */
@@ -74,19 +74,8 @@ export async function benchFeatureWorkers(backend: string, kind: BackendKind, re
     for (const w of counts) pools.push(await FeatureWorkers.start(w, backbone, kind));
     const single = () => computeRows(backbone, input, FEATURE_BATCH, size);
     const onWorkers = (pool: FeatureWorkers) => () => Promise.all(Array.from({ length: pool.size }, (_, b) => pool.rows(b, input.slice(), FEATURE_BATCH, size)));
-    const entries = [single, ...pools.map(onWorkers)];
-    const times: Timing[][] = entries.map(() => []);
-    const reps = Math.max(1, Math.ceil(repeats / 2)); // a batch takes seconds
-    for (let r = 0; r < WARMUP + reps; r++) {
-      for (const [i, run] of entries.entries()) {
-        const cpu0 = process.cpuUsage();
-        const t0 = performance.now();
-        await run();
-        const cpu = process.cpuUsage(cpu0);
-        if (r >= WARMUP) times[i].push({ ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000 });
-      }
-    }
-    const rate = (images: number, ts: Timing[], key: keyof Timing) => round((images * 1000) / median(ts.map((t) => t[key])));
+    const times = await interleavedAsync([single, ...pools.map(onWorkers)], Math.max(1, Math.ceil(repeats / 2))); // a batch takes seconds
+    const rate = (images: number, t: Timing, key: keyof Timing) => round((images * 1000) / t[key]);
     const singleRate = rate(FEATURE_BATCH, times[0], "ms");
     return counts.map((workers, i) => {
       const perSecond = rate(workers * FEATURE_BATCH, times[i + 1], "ms");

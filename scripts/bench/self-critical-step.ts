@@ -17,7 +17,7 @@ import { CiderReward } from "../../lib/train/cider-reward";
 import { FLICKR8K_CONFIG, SELF_CRITICAL_DEFAULTS } from "../../lib/train/config";
 import { selfCriticalStep } from "../../lib/train/self-critical";
 import { MAX_CAPTION_LENGTH } from "./caption";
-import { interleaved, median, round, WARMUP } from "./timing";
+import { interleaved, interleavedAsync, round } from "./timing";
 import { CLIP_NORM } from "./train-step";
 
 /** The shipped Flickr8k recipe's sizes: what the self-critical figure is measured on. */
@@ -60,24 +60,16 @@ export async function benchSelfCriticalWorkers(backend: string, kind: BackendKin
       pools.push(dp);
       await dp.prepareSelfCritical(c.model.vocab, c.references);
     }
-    const entries = [async () => c.selfCritical(), ...pools.map((dp) => () => dp.selfCriticalStep({ ...c.params(), seed: c.nextStep() }))];
-    const times: number[][] = entries.map(() => []);
-    for (let r = 0; r < WARMUP + Math.max(1, Math.ceil(repeats / 2)); r++) {
-      for (const [i, run] of entries.entries()) {
-        const t0 = performance.now();
-        await run();
-        if (r >= WARMUP) times[i].push(performance.now() - t0);
-      }
-    }
-    const single = median(times[0]);
+    const entries = [() => c.selfCritical(), ...pools.map((dp) => () => dp.selfCriticalStep({ ...c.params(), seed: c.nextStep() }))];
+    const [single, ...onWorkers] = await interleavedAsync(entries, Math.max(1, Math.ceil(repeats / 2)));
     return counts.map((workers, i) => ({
       name: "self_critical_step",
       backend,
       workers,
       cores: coreCount(),
-      ms: round(median(times[i + 1])),
-      single_ms: round(single),
-      speedup: round(single / median(times[i + 1]), 2),
+      ms: round(onWorkers[i].ms),
+      single_ms: round(single.ms),
+      speedup: round(single.ms / onWorkers[i].ms, 2),
     }));
   } finally {
     await Promise.all(pools.map((dp) => dp.close()));

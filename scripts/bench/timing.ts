@@ -46,6 +46,25 @@ export function interleaved(entries: Timed[], repeats: number): Timing[] {
   return runs.map((ts) => ({ ms: median(ts.map((t) => t.ms)), cpuMs: median(ts.map((t) => t.cpuMs)) }));
 }
 
+/**
+ * `interleaved` for calls that may return a promise (a step on worker threads): each call is
+ * awaited before the next starts; its CPU time is the process's, all threads together.
+ */
+export async function interleavedAsync(entries: (() => unknown)[], repeats: number): Promise<Timing[]> {
+  const runs: Timing[][] = entries.map(() => []);
+  for (let round = 0; round < WARMUP + repeats; round++) {
+    for (const [i, run] of entries.entries()) {
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      await run();
+      const ms = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      if (round >= WARMUP) runs[i].push({ ms, cpuMs: (cpu.user + cpu.system) / 1000 });
+    }
+  }
+  return runs.map((ts) => ({ ms: median(ts.map((t) => t.ms)), cpuMs: median(ts.map((t) => t.cpuMs)) }));
+}
+
 /** x rounded to `digits` decimals: how every figure is printed. */
 export function round(x: number, digits = 1): number {
   const f = 10 ** digits;
